@@ -351,18 +351,18 @@ def tensor_to_image(t: torch.Tensor) -> np.ndarray:
     if t.shape[0] == 1: t = t.expand(3, -1, -1)
     return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
-def instance_boundaries(inst) -> np.ndarray:
-    "bool [H,W]: True where a pixel's instance id differs from a 4-neighbour's."
-    inst = np.asarray(inst.cpu() if torch.is_tensor(inst) else inst)
-    edge = np.zeros(inst.shape, bool)
-    dx, dy = inst[:, 1:] != inst[:, :-1], inst[1:, :] != inst[:-1, :]
-    edge[:, 1:] |= dx; edge[:, :-1] |= dx; edge[1:, :] |= dy; edge[:-1, :] |= dy
-    return edge
+def instance_boundaries(inst):
+    "Bool map of inst's shape ([..., H, W], tensor on any device or array): True where a 4-neighbour has another id."
+    t = inst if torch.is_tensor(inst) else torch.as_tensor(np.asarray(inst))
+    dx, dy = t[..., :, 1:] != t[..., :, :-1], t[..., 1:, :] != t[..., :-1, :]
+    edge = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
+    edge[..., :, 1:] |= dx; edge[..., :, :-1] |= dx; edge[..., 1:, :] |= dy; edge[..., :-1, :] |= dy
+    return edge if torch.is_tensor(inst) else edge.numpy()
 
 def draw_boundaries(rgb: np.ndarray, inst, colour=(255, 255, 0)) -> np.ndarray:
     "Copy of uint8 image `rgb` with instance boundaries painted in `colour`."
     out = np.array(rgb, copy=True)
-    out[instance_boundaries(inst)] = colour
+    out[instance_boundaries(np.asarray(inst.cpu() if torch.is_tensor(inst) else inst))] = colour
     return out
 
 def touching_instances(label, inst, thing_classes=None) -> bool:
@@ -703,7 +703,7 @@ def write_toystreets(root, n_train: int = 200, n_val: int = 20, size=(128, 256),
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=n_train + n_val, desc=f"ToyStreets {size[1]}×{size[0]} -> {root}", unit="img")
+        bar = tqdm(total=n_train + n_val, desc=f"ToyStreets {size[1]}×{size[0]} -> {root}", unit="img", disable=None)
     for phase, ds in phases:
         if len(ds) == 0: continue
         dirs = {k: root / f'{phase}_{k}' for k in ('label', 'inst', 'img', 'style')}
