@@ -6,8 +6,8 @@
 from __future__ import annotations
 import torch
 from torch import nn
-from .pix2pix import init_weights, receptive_field
-from .generator import read_state_dict, load_matching, _norm
+from .pix2pix import init_weights, receptive_field, get_norm_layer
+from .generator import read_state_dict, load_matching
 from .enhancer import downsample
 
 # %% auto #0
@@ -18,7 +18,7 @@ class NLayerDiscriminator(nn.Module):
     "pix2pixHD's PatchGAN: 4x4 convs with padding 2, C64-C128-...-C512 (strides 2..2,1) then 1 channel (stride 1)."
     def __init__(self, input_nc, ndf=64, n_layers=3, norm='instance', get_interm_feat=True):
         super().__init__()
-        norm_layer, kw, padw = _norm(norm), 4, 2
+        norm_layer, kw, padw = get_norm_layer(norm), 4, 2
         self.n_layers, self.get_interm_feat = n_layers, get_interm_feat
         seq = [[nn.Conv2d(input_nc, ndf, kw, stride=2, padding=padw), nn.LeakyReLU(0.2, True)]]
         nf = ndf

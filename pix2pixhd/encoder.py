@@ -70,7 +70,7 @@ class Encoder(nn.Module):
     "pix2pixHD's feature encoder E: c7s1-ngf, d..., u..., c7s1-output_nc + Tanh, then `instance_average` over `inst`."
     def __init__(self, input_nc=3, output_nc=3, ngf=16, n_downsampling=4, norm='instance'):
         super().__init__()
-        norm_layer = get_norm_layer(norm) if isinstance(norm, str) else norm
+        norm_layer = get_norm_layer(norm)
         self.n_downsampling, self.output_nc = n_downsampling, output_nc
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0), norm_layer(ngf), nn.ReLU(True)]
         for i in range(n_downsampling):

@@ -6,9 +6,9 @@
 from __future__ import annotations
 import torch
 from torch import nn
-from .pix2pix import init_weights
+from .pix2pix import init_weights, get_norm_layer
 from .data import check_divisible
-from .generator import GlobalGenerator, ResnetBlock, read_state_dict, load_matching, _norm
+from .generator import GlobalGenerator, ResnetBlock, read_state_dict, load_matching
 
 # %% auto #0
 __all__ = ['downsample', 'LocalEnhancer']
@@ -25,7 +25,7 @@ class LocalEnhancer(nn.Module):
                  n_local_enhancers=1, n_blocks_local=3, norm='instance', padding_type='reflect'):
         super().__init__()
         if n_local_enhancers < 1: raise ValueError("n_local_enhancers must be >= 1 (use GlobalGenerator for 0)")
-        norm_layer = _norm(norm)
+        norm_layer = get_norm_layer(norm)
         self.n_local_enhancers, self.n_downsample_global = n_local_enhancers, n_downsample_global
         g1 = GlobalGenerator(input_nc, output_nc, ngf * 2**n_local_enhancers, n_downsample_global, n_blocks_global,
                              norm_layer, padding_type)

@@ -14,10 +14,6 @@ from .data import check_divisible
 __all__ = ['ResnetBlock', 'GlobalGenerator', 'n_params', 'layer_table', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/02_global_generator.ipynb #d06be9e9
-def _norm(norm):
-    "A norm-layer factory from a name ('instance', 'batch', 'none') or a callable taking num_features."
-    return get_norm_layer(norm) if isinstance(norm, str) else norm
-
 def _pad(padding_type, p):
     "Padding layer (or None, with the conv's own `padding`) for 'reflect', 'replicate' or 'zero'."
     if padding_type == 'reflect': return [nn.ReflectionPad2d(p)], 0
@@ -29,7 +25,7 @@ class ResnetBlock(nn.Module):
     "The paper's `Rk`: `x + [pad, conv3x3, norm, relu, pad, conv3x3, norm](x)`, no activation after the sum."
     def __init__(self, dim, norm='instance', padding_type='reflect'):
         super().__init__()
-        norm_layer, layers = _norm(norm), []
+        norm_layer, layers = get_norm_layer(norm), []
         for last in (False, True):
             pad, p = _pad(padding_type, 1)
             layers += pad + [nn.Conv2d(dim, dim, kernel_size=3, padding=p), norm_layer(dim)]
@@ -45,7 +41,7 @@ class GlobalGenerator(nn.Module):
                  padding_type='reflect'):
         super().__init__()
         if n_blocks < 0 or n_downsampling < 0: raise ValueError("n_blocks and n_downsampling must be >= 0")
-        norm_layer = _norm(norm)
+        norm_layer = get_norm_layer(norm)
         self.n_downsampling = n_downsampling
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0), norm_layer(ngf), nn.ReLU(True)]
         for i in range(n_downsampling):  # dk

@@ -26,7 +26,8 @@ class _NoNorm:
 _NORMS = ('batch', 'instance', 'none')
 
 def get_norm_layer(norm='batch'):
-    "A callable `num_features -> nn.Module` for `norm` in 'batch', 'instance', 'none'."
+    "A callable `num_features -> nn.Module` for `norm` in 'batch', 'instance', 'none' (a callable is returned as is)."
+    if callable(norm): return norm
     if norm == 'batch': return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if norm == 'instance': return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if norm == 'none': return _NoNorm()
@@ -99,7 +100,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 5: raise ValueError(f"num_downs must be >= 5 (the widths ngf*1,2,4,8 need 5 levels), got {num_downs}")
         self.input_nc, self.output_nc, self.num_downs = input_nc, output_nc, num_downs
-        norm_layer = get_norm_layer(norm) if isinstance(norm, str) else norm
+        norm_layer = get_norm_layer(norm)
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=None, norm_layer=norm_layer, innermost=True)
         for _ in range(num_downs - 5):  # the 512-wide levels; dropout lives here
             block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm_layer=norm_layer, use_dropout=use_dropout)
@@ -118,7 +119,7 @@ class PatchDiscriminator(nn.Module):
     "The N×N PatchGAN of pix2pix (`NLayerDiscriminator` in the reference); `n_layers=3` gives 70×70 patches."
     def __init__(self, input_nc, ndf=64, n_layers=3, norm='batch'):
         super().__init__()
-        norm_layer = get_norm_layer(norm) if isinstance(norm, str) else norm
+        norm_layer = get_norm_layer(norm)
         use_bias = not _is_batch_norm(norm_layer)
         kw, padw = 4, 1
         seq = [nn.Conv2d(input_nc, ndf, kernel_size=kw, stride=2, padding=padw), nn.LeakyReLU(0.2, True)]
