@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 import torch
 from torch import nn
-from .pix2pix import get_norm_layer, init_weights
+from .pix2pix import get_norm_layer, init_weights, n_params
 from .data import check_divisible
 
 # %% auto #0
-__all__ = ['ResnetBlock', 'GlobalGenerator', 'n_params', 'layer_table', 'read_state_dict', 'load_checkpoint', 'load_matching']
+__all__ = ['ResnetBlock', 'GlobalGenerator', 'layer_table', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/02_global_generator.ipynb #d06be9e9
 def _pad(padding_type, p):
@@ -61,11 +61,6 @@ class GlobalGenerator(nn.Module):
         "`input`: Float[B,input_nc,H,W], H and W multiples of 2**n_downsampling -> Float[B,output_nc,H,W] in [-1,1]."
         check_divisible(*input.shape[-2:], 2**self.n_downsampling, f"GlobalGenerator (n_downsampling={self.n_downsampling}) input")
         return self.model(input)
-
-# %% ../nbs/02_global_generator.ipynb #d70a7558
-def n_params(net, trainable=True):
-    "Number of (trainable) parameters of `net`."
-    return sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable)
 
 # %% ../nbs/02_global_generator.ipynb #e47f5491
 def layer_table(net, input_shape, layers=None):

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from .data import one_hot, check_divisible
 
 # %% auto #0
-__all__ = ['get_norm_layer', 'init_weights', 'UnetSkipConnectionBlock', 'check_unet_size', 'UnetGenerator', 'PatchDiscriminator',
-           'receptive_field', 'empirical_receptive_field', 'GANLoss', 'set_requires_grad', 'train_step', 'linear_decay',
-           'make_optimizers', 'pix2pix_input', 'CachedDataset', 'train_pix2pix', 'rgb_to_lab',
-           'lab_histogram_intersection', 'high_frequency_energy', 'synthesize']
+__all__ = ['get_norm_layer', 'init_weights', 'UnetSkipConnectionBlock', 'check_unet_size', 'UnetGenerator', 'n_params',
+           'PatchDiscriminator', 'receptive_field', 'empirical_receptive_field', 'GANLoss', 'set_requires_grad',
+           'train_step', 'linear_decay', 'make_optimizers', 'pix2pix_input', 'CachedDataset', 'train_pix2pix',
+           'rgb_to_lab', 'lab_histogram_intersection', 'high_frequency_energy', 'synthesize']
 
 # %% ../nbs/01_pix2pix.ipynb #c403f744
 class _NoNorm:
@@ -113,6 +113,11 @@ class UnetGenerator(nn.Module):
     def forward(self, input):
         check_unet_size(input.shape[-2], input.shape[-1], self.num_downs)
         return self.model(input)
+
+# %% ../nbs/01_pix2pix.ipynb #5f7ed539
+def n_params(net, trainable=True):
+    "Number of (trainable) parameters of `net`."
+    return sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable)
 
 # %% ../nbs/01_pix2pix.ipynb #4cb0afb1
 class PatchDiscriminator(nn.Module):

@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pix2pixhd.generator import GlobalGenerator, ResnetBlock, n_params
+from pix2pixhd.generator import GlobalGenerator, ResnetBlock
+from pix2pixhd.pix2pix import n_params
 from pix2pixhd.enhancer import LocalEnhancer, downsample
 from pix2pixhd.discriminator import MultiscaleDiscriminator, NLayerDiscriminator, scale_receptive_fields
 import pix2pixhd.losses as losses

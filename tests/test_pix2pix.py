@@ -4,11 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from pix2pixhd.pix2pix import (GANLoss, PatchDiscriminator, UnetGenerator, empirical_receptive_field, get_norm_layer,
-                               init_weights, make_optimizers, receptive_field, train_pix2pix, train_step)
-
-
-def n_params(net):
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+                               init_weights, make_optimizers, n_params, receptive_field, train_pix2pix, train_step)
 
 
 def test_parameter_counts():
