@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from .pix2pix import init_weights, get_norm_layer
 from .data import check_divisible
-from .generator import GlobalGenerator, ResnetBlock, read_state_dict, load_matching
+from .generator import GlobalGenerator, ResnetBlock, read_state_dict, load_matching, run_checkpointed
 
 # %% auto #0
 __all__ = ['downsample', 'LocalEnhancer']
@@ -41,6 +41,7 @@ class LocalEnhancer(nn.Module):
             setattr(self, f'model{n}_1', nn.Sequential(*front))   # G_n^(F)
             setattr(self, f'model{n}_2', nn.Sequential(*back))    # G_n^(B)
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.checkpoint = False   # recompute the layers between residual blocks in backward (see notebook 02)
         # G1's layers were initialised by GlobalGenerator; initialise the enhancers the same way
         for n in range(1, n_local_enhancers + 1): init_weights(getattr(self, f'model{n}_1')); init_weights(getattr(self, f'model{n}_2'))
 
@@ -49,10 +50,11 @@ class LocalEnhancer(nn.Module):
         check_divisible(*input.shape[-2:], 2**(self.n_downsample_global + self.n_local_enhancers), "LocalEnhancer input")
         pyramid = [input]
         for _ in range(self.n_local_enhancers): pyramid.append(self.downsample(pyramid[-1]))
-        out = self.model(pyramid[-1])                  # G1's last features, at the coarsest level
+        run = run_checkpointed if self.checkpoint and torch.is_grad_enabled() else (lambda m, x: m(x))
+        out = run(self.model, pyramid[-1])             # G1's last features, at the coarsest level
         for n in range(1, self.n_local_enhancers + 1):
             x = pyramid[self.n_local_enhancers - n]
-            out = getattr(self, f'model{n}_2')(getattr(self, f'model{n}_1')(x) + out)  # element-wise sum
+            out = run(getattr(self, f'model{n}_2'), run(getattr(self, f'model{n}_1'), x) + out)  # element-wise sum
         return out
 
     def load_pretrained(self, src):

@@ -6,12 +6,14 @@
 from __future__ import annotations
 from pathlib import Path
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from .pix2pix import get_norm_layer, init_weights, n_params
 from .data import check_divisible
 
 # %% auto #0
-__all__ = ['ResnetBlock', 'GlobalGenerator', 'layer_table', 'read_state_dict', 'load_checkpoint', 'load_matching']
+__all__ = ['ResnetBlock', 'run_checkpointed', 'set_checkpointing', 'GlobalGenerator', 'layer_table', 'read_state_dict',
+           'load_checkpoint', 'load_matching']
 
 # %% ../nbs/02_global_generator.ipynb #d06be9e9
 def _pad(padding_type, p):
@@ -31,8 +33,30 @@ class ResnetBlock(nn.Module):
             layers += pad + [nn.Conv2d(dim, dim, kernel_size=3, padding=p), norm_layer(dim)]
             if not last: layers.append(nn.ReLU(True))
         self.conv_block = nn.Sequential(*layers)  # the reference's name, so its checkpoints load
+        self.checkpoint = False                   # recompute the block in backward instead of storing its activations
 
-    def forward(self, x): return x + self.conv_block(x)
+    def forward(self, x):
+        if self.checkpoint and torch.is_grad_enabled() and x.requires_grad:
+            return x + torch.utils.checkpoint.checkpoint(self.conv_block, x, use_reentrant=False)
+        return x + self.conv_block(x)
+
+def run_checkpointed(seq: nn.Sequential, x):
+    "Run `seq`, recomputing each run of layers between `ResnetBlock`s in backward (the blocks do their own)."
+    seg = []
+    def flush(x):
+        if not seg: return x
+        f = nn.Sequential(*seg); seg.clear()
+        return torch.utils.checkpoint.checkpoint(f, x, use_reentrant=False)
+    for m in seq:
+        if isinstance(m, ResnetBlock): x = m(flush(x))
+        else: seg.append(m)
+    return flush(x)
+
+def set_checkpointing(net: nn.Module, enabled: bool = True) -> int:
+    "Switch activation checkpointing on or off in every part of `net` that supports it (a `checkpoint` flag); returns how many."
+    parts = [m for m in net.modules() if hasattr(m, 'checkpoint') and isinstance(getattr(m, 'checkpoint'), bool)]
+    for m in parts: m.checkpoint = enabled
+    return len(parts)
 
 # %% ../nbs/02_global_generator.ipynb #aafadbe3
 class GlobalGenerator(nn.Module):
@@ -55,11 +79,13 @@ class GlobalGenerator(nn.Module):
                       norm_layer(c//2), nn.ReLU(True)]
         model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*model)  # the reference's name and indexing
+        self.checkpoint = False             # recompute the layers between residual blocks in backward
         init_weights(self)
 
     def forward(self, input):
         "`input`: Float[B,input_nc,H,W], H and W multiples of 2**n_downsampling -> Float[B,output_nc,H,W] in [-1,1]."
         check_divisible(*input.shape[-2:], 2**self.n_downsampling, f"GlobalGenerator (n_downsampling={self.n_downsampling}) input")
+        if self.checkpoint and torch.is_grad_enabled(): return run_checkpointed(self.model, input)
         return self.model(input)
 
 # %% ../nbs/02_global_generator.ipynb #e47f5491

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, socket
 import torch
+import torch.utils.checkpoint
 from torch import nn
 import torch.nn.functional as F
 from .pix2pix import GANLoss
@@ -80,11 +81,16 @@ class VGG19Features(nn.Module):
         elif weights is not None: raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
         self.requires_grad_(False).eval()
 
+    checkpoint = False   # recompute each stage (relu1_1 … relu5_1) in backward instead of storing its activations
+
     def forward(self, x):
-        out = []
-        for i, m in enumerate(self.features):
-            x = m(x)
-            if i in VGG19_LAYERS: out.append(x)
+        out, start = [], 0
+        for end in VGG19_LAYERS:
+            stage = self.features[start:end + 1]
+            if self.checkpoint and torch.is_grad_enabled() and x.requires_grad:
+                x = torch.utils.checkpoint.checkpoint(stage, x, use_reentrant=False)
+            else: x = stage(x)
+            out.append(x); start = end + 1
         return out
 
 class VGGLoss(nn.Module):

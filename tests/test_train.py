@@ -1,0 +1,173 @@
+"The trainer end to end, through its command lines: resume after SIGKILL, truncated checkpoints, DDP, bad input."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pix2pixhd.model import get_options
+from pix2pixhd.train import Trainer, TrainingStopped, read_checkpoint, CheckpointError
+from pix2pixhd.clustering import load_clusters
+from pix2pixhd.data import write_toystreets
+
+TINY = ['--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
+        '--loadSize', '64', '--toy_n', '16', '--batchSize', '2', '--niter', '8', '--niter_decay', '8', '--nThreads', '0',
+        '--no_progress', '--print_freq', '0']
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
+
+
+def train(*args, check=True):
+    r = subprocess.run([sys.executable, '-m', 'pix2pixhd.train', *TINY, *map(str, args)], capture_output=True, text=True,
+                       env=ENV, timeout=600)
+    if check and r.returncode != 0: raise AssertionError(f"pix2pixhd_train failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return r
+
+
+def weights(run_dir):
+    ck = read_checkpoint(Path(run_dir) / 'latest.pth')
+    return ck, {f'{n}.{k}': v for n in ('netG', 'netD') for k, v in ck[n].items()}
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    diff = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not diff, f"{len(diff)} tensors differ, e.g. {diff[:3]}"
+
+
+@pytest.fixture(scope='module')
+def full_run(tmp_path_factory):
+    "An uninterrupted 120-iteration run, checkpointing every 10 iterations."
+    root = tmp_path_factory.mktemp('runs')
+    train('--checkpoints_dir', root, '--name', 'full', '--max_iters', 120, '--save_latest_freq', 10)
+    return root
+
+
+def test_sigkill_then_resume_gives_the_same_weights(full_run):
+    run = full_run / 'cut'
+    cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(full_run), '--name', 'cut',
+           '--max_iters', '120', '--save_latest_freq', '10']
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log, t0 = run / 'loss_log.jsonl', time.time()
+    while time.time() - t0 < 300 and p.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 25: break
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = read_checkpoint(run / 'latest.pth')['total_iters']
+    assert 0 < killed_at < 120
+    r = train('--checkpoints_dir', full_run, '--name', 'cut', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
+    assert f"iteration {killed_at}" in r.stdout + r.stderr
+    ck, w = weights(run)
+    assert ck['total_iters'] == 120
+    assert_same(weights(full_run / 'full')[1], w)
+    its = [json.loads(l)['iter'] for l in (run / 'loss_log.jsonl').read_text().splitlines()]
+    assert its[-1] == 120 and set(range(1, 121)) <= set(its)   # iterations after the checkpoint are logged twice
+
+
+def test_truncated_checkpoint_falls_back_to_the_previous_one(full_run, tmp_path):
+    run = tmp_path / 'trunc'
+    train('--checkpoints_dir', tmp_path, '--name', 'trunc', '--max_iters', 110, '--save_latest_freq', 10)
+    latest = run / 'latest.pth'
+    prev_at = read_checkpoint(run / 'latest.prev.pth')['total_iters']
+    assert prev_at < 110
+    latest.write_bytes(latest.read_bytes()[:latest.stat().st_size // 2])   # a disk that filled up mid-write
+    with pytest.raises(CheckpointError, match="may be truncated"): read_checkpoint(latest)
+    r = train('--checkpoints_dir', tmp_path, '--name', 'trunc', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
+    out = r.stdout + r.stderr
+    assert 'latest.pth: cannot be read' in out and 'latest.prev.pth' in out and f'iteration {prev_at}' in out
+    assert_same(weights(full_run / 'full')[1], weights(run)[1])
+
+
+def test_two_process_ddp_on_gloo_keeps_ranks_identical(tmp_path):
+    worker = Path(__file__).with_name('ddp_worker.py')
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(worker),
+                        str(tmp_path)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f'rank{i}.pt', weights_only=True) for i in (0, 1))
+    assert r0['world_size'] == r1['world_size'] == 2 and r0['ddp'] == ['D', 'G']
+    assert not set(r0['seen']) & set(r1['seen']) and len(r0['seen']) == len(r1['seen']) == 8   # disjoint shards
+    assert_same(r0['state'], r1['state'])
+    from pix2pixhd.model import Pix2PixHD
+    torch.manual_seed(0)
+    init = Pix2PixHD(get_options('toy', ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1)).state_dict()
+    assert any(not torch.equal(init[k], r0['state'][k]) for k in init)           # it trained
+    ck = read_checkpoint(tmp_path / 'ddp' / 'latest.pth')
+    assert ck['world_size'] == 2 and ck['total_iters'] == 6
+    assert_same({k: v for k, v in ck['netG'].items()}, {k[5:]: v for k, v in r0['state'].items() if k.startswith('netG.')})
+
+
+def test_nan_loss_stops_and_names_iteration_and_checkpoint(tmp_path):
+    opt = get_options('toy', ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=16, batchSize=2,
+                      nThreads=0, checkpoints_dir=str(tmp_path), name='nan', save_latest_freq=2, max_iters=10)
+    tr = Trainer(opt, progress=False, log=lambda m: None)
+    gan, calls = tr.model.criterionGAN.forward, [0]
+    def poisoned(*a, **k):
+        calls[0] += 1
+        out = gan(*a, **k)
+        return out * float('nan') if calls[0] > 9 else out    # 3 GAN terms per iteration: NaN from iteration 4
+    tr.model.criterionGAN.forward = poisoned
+    with pytest.raises(TrainingStopped, match=r"iteration 4 \(epoch 1\)") as e: tr.fit()
+    assert str(tmp_path / 'nan' / 'latest.pth') in str(e.value) and 'D_fake' in str(e.value)
+    assert read_checkpoint(tmp_path / 'nan' / 'latest.pth')['total_iters'] == 2    # nothing written after the NaN
+
+
+def test_cli_errors_are_clear(full_run, tmp_path):
+    r = train('--checkpoints_dir', full_run, '--name', 'full', '--max_iters', 1, check=False)
+    assert r.returncode == 2 and 'already holds a run: pass --resume' in r.stderr
+    r = train('--checkpoints_dir', full_run, '--name', 'full', '--resume', '--ngf', 16, '--n_blocks_global', 2, check=False)
+    assert r.returncode == 2 and 'ngf: trained with 8, asked for 16' in r.stderr and 'n_blocks_global: trained with 1, asked for 2' in r.stderr
+    r = train('--checkpoints_dir', tmp_path, '--name', 'x', '--dataset_mode', 'folder', '--dataroot', tmp_path / 'nope', check=False)
+    assert r.returncode == 2 and 'nope: dataset folder not found' in r.stderr
+    r = train('--checkpoints_dir', tmp_path, '--name', 'x', '--label_nc', 5, check=False)
+    assert r.returncode == 2 and 'ToyStreets has 7 classes' in r.stderr
+    r = train('--lamda_feat', 1, check=False)
+    assert r.returncode == 2 and 'unrecognized arguments: --lamda_feat' in r.stderr
+    r = train('--netG', 'unet', check=False)
+    assert r.returncode == 2 and "netG='unet' is not one of 'global', 'local'" in r.stderr
+    try: import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        r = train('--checkpoints_dir', tmp_path, '--name', 'tb', '--tf_log', '--max_iters', 1, check=False)
+        assert r.returncode == 2 and 'pip install tensorboard' in r.stderr
+
+
+def test_folder_data_test_and_encode_commands(tmp_path):
+    data = write_toystreets(tmp_path / 'data', n_train=8, n_val=3, size=(32, 64))
+    train('--checkpoints_dir', tmp_path, '--name', 'feat', '--dataset_mode', 'folder', '--dataroot', data,
+          '--instance_feat', '--n_downsample_E', 2, '--max_iters', 4, '--display_freq', 2)
+    run = tmp_path / 'feat'
+    assert len(list((run / 'samples').glob('iter_*.png'))) == 2
+    enc = subprocess.run(['pix2pixhd_encode', '--checkpoint', str(run), '--n_clusters', '2'], capture_output=True, text=True, env=ENV)
+    assert enc.returncode == 0, enc.stderr
+    clusters = load_clusters(run / 'clusters.npz')
+    assert clusters and all(c.shape[1] == 3 for c in clusters.values())
+    for extra in ([], ['--clusters', str(run / 'clusters.npz')]):
+        out = tmp_path / ('res' + str(len(extra)))
+        t = subprocess.run(['pix2pixhd_test', '--checkpoint', str(run / 'latest.pth'), '--out', str(out), *extra],
+                           capture_output=True, text=True, env=ENV)
+        assert t.returncode == 0, t.stderr
+        page = (out / 'index.html').read_text()
+        assert page.count('<tr><td>') == 3 and len(list((out / 'images').glob('*_synthesized.png'))) == 3
+    plain = tmp_path / 'plain'
+    train('--checkpoints_dir', tmp_path, '--name', 'plain', '--max_iters', 1)
+    enc = subprocess.run(['pix2pixhd_encode', '--checkpoint', str(plain)], capture_output=True, text=True, env=ENV)
+    assert enc.returncode == 2 and 'no feature encoder' in enc.stderr
+    t = subprocess.run(['pix2pixhd_test', '--checkpoint', str(tmp_path / 'missing')], capture_output=True, text=True, env=ENV)
+    assert t.returncode == 2 and 'missing: checkpoint not found' in t.stderr
+
+
+def test_coarse_to_fine_starts_from_the_global_run(tmp_path):
+    from pix2pixhd.train import freeze_global
+    small = dict(ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=8, batchSize=2, nThreads=0,
+                 checkpoints_dir=str(tmp_path))
+    coarse = Trainer(get_options('toy', ngf=8, name='g1', max_iters=2, **small), progress=False, log=lambda m: None).fit()
+    hd = get_options('toy_hd', ngf=4, name='hd', num_D=3, max_iters=0, load_pretrain=str(tmp_path / 'g1'), **{**small, 'loadSize': 128})
+    fine = Trainer(hd, progress=False, log=lambda m: None)
+    g1, g = coarse.model.netG.state_dict(), fine.model.netG.state_dict()
+    for k in fine.model.netG.model.state_dict():
+        assert torch.equal(g['model.' + k], g1['model.' + k])           # G1 = the coarse run's G, minus its last layers
+    d_old, d_new = coarse.model.netD.state_dict(), fine.model.netD.state_dict()
+    for k, v in d_old.items(): assert torch.equal(d_new[k], v)          # the two coarse scales come from the 512p-style D
+    assert freeze_global(fine.model, True) > 0 and not any(p.requires_grad for p in fine.model.netG.model.parameters())
+    bad = hd.replace(name='bad', label_nc=7, no_instance=True)
+    with pytest.raises(ValueError, match='no_instance: trained with False, asked for True'):
+        Trainer(bad, progress=False, log=lambda m: None)
