@@ -106,7 +106,8 @@ def main():
     if a.child:
         print('RESULT ' + json.dumps(child(*a.child, a.device, a.steps, a.warmup, a.threads)), flush=True); return
     settings = a.settings or (CUDA_SETTINGS if a.device.startswith('cuda') else SETTINGS)
-    print(f"{'config':12} {'setting':12} {'step s':>8} {'vs ref':>7} {'peak GiB':>9} {'vs ref':>7} {'infer s':>8}")
+    print(f"{'config':12} {'setting':12} {'step s':>8} {'speed-up':>9} {'peak GiB':>9} {'memory':>7} {'infer s':>8}"
+          "   (speed-up and memory: against the official implementation's CPU figures)")
     for c in a.configs:
         for s in settings:
             cmd = [sys.executable, __file__, '--child', c, s, '--device', a.device, '--steps', str(a.steps),
@@ -118,7 +119,7 @@ def main():
             res = json.loads(line[7:])
             ref = REFERENCE_CPU[c]
             cpu = a.device == 'cpu'
-            print(f"{c:12} {s:12} {res['step_s']:8.3f} {(ref[0] / res['step_s'] if cpu else float('nan')):6.2f}x "
+            print(f"{c:12} {s:12} {res['step_s']:8.3f} {(ref[0] / res['step_s'] if cpu else float('nan')):8.2f}x "
                   f"{res['peak_gib']:9.2f} {(res['peak_gib'] / ref[1] if cpu else float('nan')):6.2f}x {res['infer_s']:8.3f}",
                   flush=True)
             if a.out:
