@@ -508,6 +508,12 @@ def synthesize_dataset(model: Pix2PixHD, ds, out, how_many: int = 0, clusters=No
 # %% ../nbs/10_training.ipynb #25c96065
 from fastcore.script import call_parse, Param, store_true
 
+def _model_and_options(checkpoint, dataroot=None, device='cpu', **changes):
+    "A command's model (from --checkpoint) and its options, with --dataroot (if given) and `changes` applied."
+    if checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
+    model = load_model(checkpoint, device)
+    return model, model.opt.replace(**changes, **({'dataroot': dataroot} if dataroot else {}))
+
 @call_parse
 def test_cli(checkpoint: Param("training checkpoint (file or run folder)", str) = None,
              out: Param("output folder (images/ and index.html)", str) = 'results',
@@ -519,9 +525,7 @@ def test_cli(checkpoint: Param("training checkpoint (file or run folder)", str) 
     "Synthesize a dataset split with a trained model into OUT/images and OUT/index.html."
     from pix2pixhd.clustering import load_clusters
     try:
-        if checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
-        model = load_model(checkpoint, device)
-        opt = model.opt if dataroot is None else model.opt.replace(dataroot=dataroot)
+        model, opt = _model_and_options(checkpoint, dataroot, device)
         ds = make_dataset(opt, phase)
         page = synthesize_dataset(model, ds, out, how_many, load_clusters(clusters) if clusters else None)
         print(f"wrote {page}")
@@ -537,10 +541,8 @@ def encode_cli(checkpoint: Param("training checkpoint of an instance_feat run (f
     "Encode every training instance with the trained E and write per-class k-means centres (notebook 08's .npz)."
     from pix2pixhd.clustering import extract_features, cluster_features, save_clusters
     try:
-        if checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
-        model = load_model(checkpoint, device)
+        model, opt = _model_and_options(checkpoint, dataroot, device, no_flip=True)
         if model.netE is None: raise ValueError(f"{checkpoint}: this run has no feature encoder (train with --instance_feat)")
-        opt = model.opt.replace(no_flip=True) if dataroot is None else model.opt.replace(dataroot=dataroot, no_flip=True)
         ds, tables = make_dataset(opt, 'train'), []
         for s in range(0, len(ds), 8):                    # a few items at a time: a full training set never fits in memory
             items = [ds[i] for i in range(s, min(s + 8, len(ds)))]
