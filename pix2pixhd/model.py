@@ -8,7 +8,7 @@ import contextlib, dataclasses, difflib, math
 from dataclasses import dataclass
 import torch
 from torch import nn
-from .pix2pix import GANLoss, n_params
+from .pix2pix import GANLoss
 from .generator import GlobalGenerator, set_checkpointing
 from .enhancer import LocalEnhancer
 from .discriminator import MultiscaleDiscriminator

@@ -4,20 +4,18 @@
 
 # %% ../nbs/10_training.ipynb #cb5d7d70
 from __future__ import annotations
-import contextlib, dataclasses, inspect, json, math, os, random, re, sys, time, typing, warnings
+import contextlib, dataclasses, inspect, json, os, random, re, sys, time, typing
 from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform,
                             DataError, colorize, tensor_to_image, image_grid, make_palette)
 from .enhancer import LocalEnhancer
-from .generator import read_state_dict
 from .model import (Options, get_options, PRESETS, Pix2PixHD, train_step, NonFiniteLoss, check_compatible,
-                             size_divisor, ARCH_OPTIONS)
+                             size_divisor)
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'make_transform', 'make_dataset', 'EpochSampler', 'SeededItems', 'lr_factor', 'set_lr',
@@ -506,7 +504,7 @@ def synthesize_dataset(model: Pix2PixHD, ds, out, how_many: int = 0, clusters=No
     return out / 'index.html'
 
 # %% ../nbs/10_training.ipynb #25c96065
-from fastcore.script import call_parse, Param, store_true
+from fastcore.script import call_parse, Param
 
 def _model_and_options(checkpoint, dataroot=None, device='cpu', **changes):
     "A command's model (from --checkpoint) and its options, with --dataroot (if given) and `changes` applied."
