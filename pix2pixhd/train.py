@@ -535,6 +535,7 @@ def encode_cli(checkpoint: Param("training checkpoint of an instance_feat run (f
                n_clusters: Param("clusters per class", int) = 10,
                out: Param("cluster file (default: RUN/clusters.npz)", str) = None,
                dataroot: Param("dataset root (default: the run's)", str) = None,
+               min_frac: Param("skip instances smaller than this fraction of the image (the reference's 1/64)", float) = 1 / 64,
                device: Param("'cpu' or 'cuda'", str) = 'cpu'):
     "Encode every training instance with the trained E and write per-class k-means centres (notebook 08's .npz)."
     from pix2pixhd.clustering import extract_features, cluster_features, save_clusters
@@ -544,7 +545,7 @@ def encode_cli(checkpoint: Param("training checkpoint of an instance_feat run (f
         ds, tables = make_dataset(opt, 'train'), []
         for s in range(0, len(ds), 8):                    # a few items at a time: a full training set never fits in memory
             items = [ds[i] for i in range(s, min(s + 8, len(ds)))]
-            t = extract_features(model.netE, {k: torch.stack([it[k] for it in items]) for k in ('image', 'inst')})
+            t = extract_features(model.netE, {k: torch.stack([it[k] for it in items]) for k in ('image', 'inst')}, min_frac)
             t['image'] += s; tables.append(t)
         table = {k: torch.cat([t[k] for t in tables]) for k in tables[0]}
         clusters = cluster_features(table, n_clusters)

@@ -1,0 +1,61 @@
+"The scene editor beyond the notebook's ToyStreets model: the shipped files, models without styles or instances."
+import pytest
+import torch
+
+from pix2pixhd.data import ToyStreets, BUILDING, CAR, ROAD, SKY
+from pix2pixhd.model import Pix2PixHD, get_options
+from pix2pixhd.widgets import TOY_EDITOR, SceneEditor, load_toy_editor, delete_instance, relabel_instance
+
+
+def test_shipped_model_loads_and_synthesizes():
+    files = sorted(p.name for p in TOY_EDITOR.iterdir())
+    assert files == ['clusters.npz', 'model.pth']
+    assert sum(p.stat().st_size for p in TOY_EDITOR.iterdir()) <= 10 * 2**20
+    model, clusters = load_toy_editor()
+    item = ToyStreets(1, size=(128, 256), seed=3)[0]
+    with torch.no_grad():
+        fake = model.synthesize(item['label'], item['inst'], clusters=clusters, generator=torch.Generator().manual_seed(0))
+    assert fake.shape == (1, 3, 128, 256) and torch.isfinite(fake).all() and fake.abs().max() <= 1
+
+
+def _tiny(**kw):
+    torch.manual_seed(0)
+    opt = get_options('toy', ngf=8, n_downsample_global=2, n_blocks_global=1, **kw)
+    return Pix2PixHD(opt, is_train=False).eval()
+
+
+def test_editor_without_style_features():
+    item = ToyStreets(2, size=(64, 128), seed=0)[0]
+    ed = SceneEditor(_tiny(), item['label'], item['inst'], donors=[ToyStreets(2, size=(64, 128), seed=0)[1]])
+    assert ed.clusters is None and ed.style not in [w for box in ed.widget.children for w in getattr(box, 'children', [])]
+    car = next(i for i, c in ed.segments() if c == CAR)
+    ed.instance.value = car
+    before = ed.image.copy()
+    ed.new_class.value = ROAD
+    ed.relabel_button.click()
+    assert (ed.label[item['inst'] == car] == ROAD).all() and not (ed.image == before).all()
+    ed.undo_button.click()
+    assert ed.label.equal(item['label'])
+    with pytest.raises(ValueError, match='no style clusters'):
+        ed.set_style(0)
+
+
+def test_editor_without_instance_maps():
+    item = ToyStreets(1, size=(64, 128), seed=1)[0]
+    ed = SceneEditor(_tiny(no_instance=True), item['label'])     # inst defaults to the label: one segment per class
+    assert sorted(i for i, _ in ed.segments()) == item['label'].unique().tolist()
+    ed.instance.value = SKY
+    ed.new_class.value = BUILDING
+    ed.relabel_button.click()
+    assert not (ed.label == SKY).any() and ed.status.value.startswith('sky → building')
+
+
+def test_delete_enclosed_region_falls_back_to_majority_class():
+    label = torch.full((8, 8), ROAD, dtype=torch.long)
+    inst = label.clone()
+    label[2:6, 2:6], inst[2:6, 2:6] = CAR, CAR * 1000         # a car ...
+    label[3:5, 3:5], inst[3:5, 3:5] = CAR, CAR * 1000 + 1     # ... with another car inside it
+    l2, i2 = delete_instance(label, inst, CAR * 1000 + 1, thing_classes=(CAR,))
+    assert (l2[3:5, 3:5] == ROAD).all() and (i2[3:5, 3:5] == ROAD).all()
+    l3, i3 = relabel_instance(label, inst, CAR * 1000, CAR, thing_classes=(CAR,))
+    assert l3.equal(label) and i3.equal(inst)
