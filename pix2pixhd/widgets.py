@@ -94,17 +94,22 @@ def _shift(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 def fill_from_surroundings(label, inst, mask, sources) -> tuple[torch.Tensor, torch.Tensor]:
     "Maps where `mask` pixels take label and id of the nearest `sources` pixel (4-neighbour growth from outside the mask)."
     label, inst = label.clone(), inst.clone()
-    known, todo = sources & ~mask, mask.clone()
-    if not known.any(): raise ValueError("nothing to fill from: every pixel outside the region is excluded")
+    outside = sources & ~mask
+    if not outside.any(): raise ValueError("nothing to fill from: every pixel outside the region is excluded")
+    if not mask.any(): return label, inst
+    ys, xs = mask.nonzero(as_tuple=True)
+    H, W = mask.shape
+    win = (slice(max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, H)), slice(max(int(xs.min()) - 1, 0), min(int(xs.max()) + 2, W)))
+    lab, ins, known, todo = label[win], inst[win], outside[win].clone(), mask[win].clone()   # growth reads 1 px around the mask
     while todo.any():
-        k0, l0, i0 = known.clone(), label.clone(), inst.clone()
+        k0, l0, i0 = known.clone(), lab.clone(), ins.clone()
         for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             take = todo & _shift(k0, dy, dx)
-            label[take], inst[take] = _shift(l0, dy, dx)[take], _shift(i0, dy, dx)[take]
+            lab[take], ins[take] = _shift(l0, dy, dx)[take], _shift(i0, dy, dx)[take]
             known |= take; todo &= ~take
         if not (known & ~k0).any():                 # enclosed by excluded pixels: the most common source class
-            cls = segment_class(label, sources & ~mask)
-            label[todo], inst[todo] = cls, cls
+            cls = segment_class(label, outside)
+            lab[todo], ins[todo] = cls, cls
             break
     return label, inst
 

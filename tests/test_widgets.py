@@ -59,3 +59,31 @@ def test_delete_enclosed_region_falls_back_to_majority_class():
     assert (l2[3:5, 3:5] == ROAD).all() and (i2[3:5, 3:5] == ROAD).all()
     l3, i3 = relabel_instance(label, inst, CAR * 1000, CAR, thing_classes=(CAR,))
     assert l3.equal(label) and i3.equal(inst)
+
+
+def _fill_whole_frame(label, inst, mask, sources):
+    "Oracle: the same 4-neighbour growth run over the whole frame, one pixel ring per round."
+    from pix2pixhd.widgets import _shift
+    label, inst = label.clone(), inst.clone()
+    known, todo = sources & ~mask, mask.clone()
+    while todo.any():
+        k0, l0, i0 = known.clone(), label.clone(), inst.clone()
+        for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            take = todo & _shift(k0, dy, dx)
+            label[take], inst[take] = _shift(l0, dy, dx)[take], _shift(i0, dy, dx)[take]
+            known |= take
+            todo &= ~take
+        assert (known & ~k0).any()
+    return label, inst
+
+
+def test_delete_reads_only_a_window_but_fills_like_the_whole_frame():
+    from pix2pixhd.widgets import fill_from_surroundings
+    for item in ToyStreets(3, size=(96, 192), seed=7):
+        label, inst = item['label'], item['inst']
+        sources = ~torch.isin(label, torch.tensor(ToyStreets.thing_classes)) & (inst < 1000)
+        for iid in [i for i in inst.unique().tolist() if i >= 1000]:
+            mask = inst == iid
+            expected = _fill_whole_frame(label, inst, mask, sources)
+            got = fill_from_surroundings(label, inst, mask, sources)
+            assert got[0].equal(expected[0]) and got[1].equal(expected[1]), iid
