@@ -12,7 +12,7 @@ from .encoder import segment_keys, segment_means
 
 # %% auto #0
 __all__ = ['instance_class', 'extract_features', 'kmeans', 'cluster_features', 'save_clusters', 'load_clusters',
-           'sample_features', 'cluster_purity', 'normalized_mutual_info', 'StyleWidget']
+           'sample_features', 'cluster_purity', 'normalized_mutual_info', 'png_bytes', 'StyleWidget']
 
 # %% ../nbs/08_clustering.ipynb #31ffb8f4
 def instance_class(ids: torch.Tensor) -> torch.Tensor:
@@ -170,6 +170,11 @@ def normalized_mutual_info(pred, truth) -> float:
     return max(mi, 0.0) / ((hp + ht) / 2) if (hp + ht) > 0 else 0.0
 
 # %% ../nbs/08_clustering.ipynb #c7fe12bf
+def png_bytes(rgb: np.ndarray) -> bytes:
+    "uint8 [H,W,3] image as PNG bytes (for ipywidgets.Image)."
+    from PIL import Image
+    buf = io.BytesIO(); Image.fromarray(rgb).save(buf, format='png'); return buf.getvalue()
+
 class StyleWidget:
     "Sliders to pick a cluster (style) per class, a random-styles button and a per-instance picker; re-renders on change."
     def __init__(self, inst: torch.Tensor, clusters: dict, render, class_names=None, seed: int = 0):
@@ -208,8 +213,7 @@ class StyleWidget:
         "Sample the feature map from the current choices and re-render."
         self.feat = sample_features(self.inst, self.clusters, self.feat_num, self.choice(), self.inst_choice)
         self.image = np.asarray(self.render_fn(self.feat), np.uint8)
-        from PIL import Image
-        buf = io.BytesIO(); Image.fromarray(self.image).save(buf, format='png'); self.view.value = buf.getvalue()
+        self.view.value = png_bytes(self.image)
 
     def _changed(self, change):
         if not self._busy: self.update()

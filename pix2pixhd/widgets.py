@@ -4,14 +4,14 @@
 
 # %% ../nbs/12_manipulation.ipynb #98e1cd1a
 from __future__ import annotations
-import io, time
+import time
 from pathlib import Path
 import numpy as np
 import torch
-from .data import ToyStreets, CityscapesDataset, colorize, draw_boundaries, make_palette, tensor_to_image
-from .clustering import sample_features, load_clusters
+from .data import ToyStreets, CityscapesDataset, colorize, draw_boundaries, tensor_to_image
+from .clustering import sample_features, load_clusters, png_bytes
 from .model import Pix2PixHD
-from .train import CHECKPOINT_FORMAT, atomic_save, find_checkpoint, load_model, read_checkpoint
+from .train import CHECKPOINT_FORMAT, atomic_save, find_checkpoint, load_model, read_checkpoint, _palette
 
 # %% auto #0
 __all__ = ['TOY_EDITOR', 'TOY_EDITOR_COMMANDS', 'export_inference_checkpoint', 'load_toy_editor', 'instance_mask',
@@ -137,16 +137,10 @@ def paste_instance(label, inst, src_label, src_inst, src_id: int, offset=(0, 0),
     return label, inst, nid
 
 # %% ../nbs/12_manipulation.ipynb #c6c86d2f
-def _png(rgb: np.ndarray) -> bytes:
-    from PIL import Image
-    buf = io.BytesIO(); Image.fromarray(rgb).save(buf, format='png'); return buf.getvalue()
-
 def _names_and_palette(model, class_names, palette):
-    n = max(model.opt.label_nc, 1)
     known = {'toy': ToyStreets, 'cityscapes': CityscapesDataset}.get(model.opt.dataset_mode)
-    names = class_names or (known.classes if known is not None else [f"class {c}" for c in range(n)])
-    pal = palette if palette is not None else (known.palette if known is not None else make_palette(n))
-    return list(names), np.asarray(pal, np.uint8)
+    names = class_names or (known.classes if known is not None else [f"class {c}" for c in range(max(model.opt.label_nc, 1))])
+    return list(names), np.asarray(palette if palette is not None else _palette(model.opt), np.uint8)
 
 class SceneEditor:
     "Edit one scene's label/instance maps with ipywidgets and re-synthesize it with `model` after every edit."
@@ -389,7 +383,7 @@ class SceneEditor:
 
     def _show(self):
         rgb = self._label_rgb()
-        self.label_view.value, self.image_view.value = _png(rgb), _png(self.image)
+        self.label_view.value, self.image_view.value = png_bytes(rgb), png_bytes(self.image)
         if self._click_image is not None:
             self._click_image.set_data(rgb); self._click_image.figure.canvas.draw_idle()
 
