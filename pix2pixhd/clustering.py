@@ -12,7 +12,7 @@ from .encoder import segment_keys, segment_means
 
 # %% auto #0
 __all__ = ['instance_class', 'extract_features', 'kmeans', 'cluster_features', 'save_clusters', 'load_clusters',
-           'sample_features', 'cluster_purity', 'normalized_mutual_info', 'png_bytes', 'StyleWidget']
+           'sample_features', 'cluster_purity', 'normalized_mutual_info', 'png_bytes', 'enlarge', 'StyleWidget']
 
 # %% ../nbs/08_clustering.ipynb #31ffb8f4
 def instance_class(ids: torch.Tensor) -> torch.Tensor:
@@ -175,68 +175,84 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     from PIL import Image
     buf = io.BytesIO(); Image.fromarray(rgb).save(buf, format='png'); return buf.getvalue()
 
+def enlarge(rgb: np.ndarray, min_width: int) -> np.ndarray:
+    "`rgb` [H,W,3] repeated k× along both axes (nearest neighbour), the smallest k that makes it at least `min_width` wide."
+    k = max(1, math.ceil(min_width / rgb.shape[1]))
+    return rgb.repeat(k, 0).repeat(k, 1) if k > 1 else rgb
+
 class StyleWidget:
     "Sliders to pick a cluster (style) per class, a random-styles button and a per-instance picker; re-renders on change."
-    def __init__(self, inst: torch.Tensor, clusters: dict, render, class_names=None, seed: int = 0):
+    def __init__(self, inst: torch.Tensor, clusters: dict, render, class_names=None, seed: int = 0, min_width: int = 512):
         import ipywidgets as W
         self.inst = inst if inst.dim() == 3 else inst.squeeze(1)
         if self.inst.shape[0] != 1: raise ValueError("StyleWidget shows one scene: pass inst of shape [1,H,W]")
-        self.clusters, self.render_fn, self.inst_choice = clusters, render, {}
+        self.clusters, self.render_fn, self.inst_choice, self.min_width = clusters, render, {}, min_width
         self.generator = torch.Generator().manual_seed(seed)
         self.feat_num = next(iter(clusters.values())).shape[1]
         ids = self.inst.unique()
         cls = instance_class(ids)
-        name = lambda c: class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
+        self.name = lambda c: class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
         present = [c for c in sorted(set(cls.tolist())) if c in clusters]
-        self.sliders = {c: W.IntSlider(value=0, min=0, max=len(clusters[c]) - 1, description=name(c),
-                                       continuous_update=False) for c in present}
+        fit = dict(style={'description_width': '80px'}, layout=W.Layout(width='300px'))
+        self.sliders = {c: W.IntSlider(value=0, min=0, max=len(clusters[c]) - 1, description=self.name(c),
+                                       continuous_update=False, **fit) for c in present}
         self.things = [int(i) for i, c in zip(ids.tolist(), cls.tolist()) if i >= 1000 and c in clusters]
-        self.picker = W.Dropdown(options=[(f"{name(int(instance_class(torch.tensor(i))))} #{i % 1000}", i) for i in self.things],
-                                 description='instance')
-        self.inst_slider = W.IntSlider(value=-1, min=-1, max=max([len(clusters[int(instance_class(torch.tensor(i)))]) - 1
-                                                                   for i in self.things] or [0]),
-                                       description='its style', continuous_update=False)
-        self.button = W.Button(description='sample random styles')
-        self.view = W.Image(format='png')
+        self.picker = W.Dropdown(options=[(f"{self.name(self._cls(i))} #{i % 1000}", i) for i in self.things],
+                                 description='instance', **fit)
+        self.inst_slider = W.IntSlider(value=-1, min=-1, max=max([len(clusters[self._cls(i)]) - 1 for i in self.things] or [0]),
+                                       description='its style', continuous_update=False, **fit)
+        self.button = W.Button(description='sample random styles', layout=W.Layout(width='auto'))
+        self.view, self.status = W.Image(format='png'), W.HTML()
         self._busy = False
-        for s in self.sliders.values(): s.observe(self._changed, names='value')
+        for c, s in self.sliders.items(): s.observe(lambda ch, c=c: self._class_changed(c), names='value')
         self.inst_slider.observe(self._inst_changed, names='value')
         self.picker.observe(self._picked, names='value')
         self.button.on_click(self.randomize)
-        self.widget = W.VBox([W.HBox([self.view]), W.HBox([W.VBox(list(self.sliders.values())),
-                              W.VBox([self.picker, self.inst_slider, self.button])])])
+        self.widget = W.VBox([self.view, W.HBox([W.VBox(list(self.sliders.values())), W.VBox([self.picker, self.inst_slider, self.button])],
+                                                layout=W.Layout(flex_flow='row wrap')), self.status])
         self.update()
+
+    def _cls(self, i: int) -> int: return int(instance_class(torch.tensor(i)))
 
     def choice(self) -> dict: return {c: s.value for c, s in self.sliders.items()}
 
     def update(self):
-        "Sample the feature map from the current choices and re-render."
+        "Sample the feature map from the current choices, re-render, and say which objects do not follow their class."
         self.feat = sample_features(self.inst, self.clusters, self.feat_num, self.choice(), self.inst_choice)
         self.image = np.asarray(self.render_fn(self.feat), np.uint8)
-        self.view.value = png_bytes(self.image)
+        self.view.value = png_bytes(enlarge(self.image, self.min_width))
+        own = {}
+        for i in self.inst_choice: own[self._cls(i)] = own.get(self._cls(i), 0) + 1
+        self.status.value = ("every object follows its class slider" if not own else
+                             "own styles (moving a class slider puts its objects back on it): " +
+                             ", ".join(f"{self.name(c)} {n} of {sum(self._cls(i) == c for i in self.things)}" for c, n in sorted(own.items())))
 
-    def _changed(self, change):
-        if not self._busy: self.update()
+    def _class_changed(self, c: int):
+        "A class slider takes over that class: its objects drop their own styles."
+        if self._busy: return
+        self.inst_choice = {i: v for i, v in self.inst_choice.items() if self._cls(i) != c}
+        if self.picker.value is not None and self._cls(self.picker.value) == c: self._set_quietly(self.inst_slider, -1)
+        self.update()
 
-    def _picked(self, change):
+    def _set_quietly(self, widget, value):
         self._busy = True
-        self.inst_slider.value = self.inst_choice.get(change['new'], -1)
+        widget.value = value
         self._busy = False
+
+    def _picked(self, change): self._set_quietly(self.inst_slider, self.inst_choice.get(change['new'], -1))
 
     def _inst_changed(self, change):
         if self._busy or self.picker.value is None: return
         i, v = self.picker.value, change['new']
-        n = len(self.clusters[int(instance_class(torch.tensor(i)))])
         if v < 0: self.inst_choice.pop(i, None)
-        else: self.inst_choice[i] = min(v, n - 1)
+        else: self.inst_choice[i] = min(v, len(self.clusters[self._cls(i)]) - 1)
         self.update()
 
     def randomize(self, _=None):
         "Draw a random style for every class and every instance, then render once."
         self._busy = True
         for c, s in self.sliders.items(): s.value = int(torch.randint(len(self.clusters[c]), (1,), generator=self.generator))
-        self.inst_choice = {i: int(torch.randint(len(self.clusters[int(instance_class(torch.tensor(i)))]), (1,),
-                                                 generator=self.generator)) for i in self.things}
+        self.inst_choice = {i: int(torch.randint(len(self.clusters[self._cls(i)]), (1,), generator=self.generator)) for i in self.things}
         self.inst_slider.value = self.inst_choice.get(self.picker.value, -1)
         self._busy = False
         self.update()

@@ -166,19 +166,20 @@ class SceneEditor:
         self.label, self.inst, self.styles, self.history, self.timings = label, inst, {}, [], []
         self._draw_styles()
         self._busy, self._click_image = False, None
-        wide = lambda: W.Layout(width='260px')
-        self.instance = W.Dropdown(description='instance', layout=wide())
+        wide = lambda: dict(layout=W.Layout(width='250px'), style={'description_width': '60px'})
+        self.instance = W.Dropdown(description='instance', **wide())
         self.new_class = W.Dropdown(options=[(n, c) for c, n in enumerate(self.names[:model.opt.label_nc])],
-                                    description='class', layout=wide())
-        self.relabel_button, self.delete_button = W.Button(description='change class'), W.Button(description='delete')
-        self.donor = W.Dropdown(options=[(f"scene {k}", k) for k in range(len(self.donors))], description='from')
-        self.donor_instance = W.Dropdown(description='object')
+                                    description='class', **wide())
+        self.relabel_button, self.delete_button = W.Button(description='change class', layout=W.Layout(width='auto')), W.Button(description='delete')
+        self.donor = W.Dropdown(options=[(f"scene {k}", k) for k in range(len(self.donors))], description='from', **wide())
+        self.donor_instance = W.Dropdown(description='object', **wide())
         H, Wd = label.shape
-        self.dy = W.IntSlider(0, min=-H + 1, max=H - 1, description='move ↓', continuous_update=False)
-        self.dx = W.IntSlider(0, min=-Wd + 1, max=Wd - 1, description='move →', continuous_update=False)
+        self.dy = W.IntSlider(0, min=-H + 1, max=H - 1, description='move ↓', continuous_update=False, **wide())
+        self.dx = W.IntSlider(0, min=-Wd + 1, max=Wd - 1, description='move →', continuous_update=False, **wide())
         self.paste_button = W.Button(description='paste')
-        self.style = W.Dropdown(description='style', layout=wide())
-        self.style_button, self.shuffle_button = W.Button(description='random style'), W.Button(description='random styles (all)')
+        self.style = W.Dropdown(description='style', **wide())
+        self.style_button, self.shuffle_button = (W.Button(description='random style', layout=W.Layout(width='auto')),
+                                                W.Button(description='random styles (all)', layout=W.Layout(width='auto')))
         self.undo_button = W.Button(description='undo')
         self.status = W.Label()
         width = f"{int(Wd * scale)}px"
@@ -193,11 +194,12 @@ class SceneEditor:
         self.shuffle_button.on_click(lambda _: self.shuffle_styles())
         self.undo_button.on_click(lambda _: self.undo())
         has_styles = self.clusters is not None
-        self.widget = W.VBox([W.HBox([self.label_view, self.image_view]),
+        wrap = W.Layout(flex_flow='row wrap')
+        self.widget = W.VBox([W.HBox([self.label_view, self.image_view], layout=wrap),
                               W.HBox([W.VBox([self.instance, W.HBox([self.new_class, self.relabel_button]), self.delete_button]),
-                                      W.VBox([W.HBox([self.donor, self.donor_instance]), self.dy, self.dx, self.paste_button]),
+                                      W.VBox([self.donor, self.donor_instance, self.dy, self.dx, self.paste_button]),
                                       W.VBox(([self.style, self.style_button, self.shuffle_button] if has_styles else [])
-                                             + [self.undo_button])]),
+                                             + [self.undo_button])], layout=wrap),
                               self.status])
         self._refresh_donor()
         self._refresh_instances()
