@@ -457,8 +457,7 @@ def train_cli(argv=None):
         if dist.is_initialized(): dist.destroy_process_group()
 
 # %% ../nbs/10_training.ipynb #054569fb
-#| eval: false
-if __name__ == '__main__': sys.exit(train_cli())   # before the call_parse commands below, which would take over
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(train_cli())   # python -m / torchrun, not a kernel; before the call_parse commands, which would take over
 
 # %% ../nbs/10_training.ipynb #f0fba312
 def load_model(checkpoint, device='cpu', is_train: bool = False, **overrides) -> Pix2PixHD:

@@ -47,6 +47,21 @@ def test_every_slow_cell_is_behind_the_switch():
             assert s.splitlines()[1].startswith("if not LONG_RUNS:"), f"{path.name}: a slow cell runs without LONG_RUNS:\n{s[:200]}"
 
 
+def test_notebooks_open_as_a_reader_expects():
+    "A kernelspec (no 'Select Kernel' dialog), no cell that pytest skips but Run All runs, an export cell that works without the dev tools."
+    import json
+    for path in NBS:
+        nb = json.loads(path.read_text())
+        assert nb["metadata"].get("kernelspec", {}).get("name") == "python3", f"{path.name}: no python3 kernelspec"
+        for c in nb["cells"]:
+            s = "".join(c["source"])
+            directives = [l.replace(" ", "").lower() for l in s.splitlines() if l.startswith("#|")]
+            assert "#|eval:false" not in directives, \
+                f"{path.name}: an `eval: false` cell runs under Run All but never under pytest:\n{s[:200]}"
+            if "nbdev_export()" in s:
+                assert "except ImportError" in s, f"{path.name}: the export cell fails where nbdev is not installed:\n{s}"
+
+
 @pytest.mark.parametrize("nb", NBS, ids=[p.stem for p in NBS])
 def test_notebook(nb, force_flags):
     ok, secs, err = run_notebook(nb, get_config().tst_flags.split(), force_flags)
