@@ -10,7 +10,7 @@ tensors of the right shapes (the cost of every layer does not depend on the cont
 weights (same cost as ImageNet's, and nothing to download). Threads: `--threads` (default 2, as the reference
 figures in the README were taken).
 """
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, resource, subprocess, sys, time
 
 CONFIGS = {
     'toy': dict(label_nc=8, loadSize=256, netG='global', ngf=32, n_downsample_global=3, n_blocks_global=6, num_D=2,
@@ -74,7 +74,7 @@ def child(config, setting, device, steps, warmup, threads):
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
     autocast = autocast_for(opt.precision, dev)
     times, step = [], reference_step if s.get('ref') else train_step
-    for i in range(warmup + steps):
+    for _ in range(warmup + steps):
         sync(); t = time.perf_counter()
         step(model, batch, optG, optD, scaler, autocast)
         sync(); times.append(time.perf_counter() - t)
@@ -83,7 +83,7 @@ def child(config, setting, device, steps, warmup, threads):
     model.eval()
     inf = []
     with torch.no_grad(), autocast_for(opt.precision, dev):
-        for i in range(2):
+        for _ in range(2):
             sync(); t = time.perf_counter(); model.synthesize(batch['label'], batch['inst']); sync()
             inf.append(time.perf_counter() - t)
     return dict(config=config, setting=setting, device=device, threads=threads, step_s=min(times[warmup:]),

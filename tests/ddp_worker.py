@@ -1,5 +1,5 @@
 "A 2-process training run under torchrun (gloo on CPU): each rank saves the weights it ends with, for test_train.py."
-import json, sys
+import sys
 import torch
 import torch.distributed as dist
 from pix2pixhd.model import get_options

@@ -1,5 +1,5 @@
-"Bad input, CLI and cross-process checks for pix2pixhd.data (the notebook 00_data tests the happy paths)."
-import hashlib, os, shutil, subprocess, sys
+"Bad input, CLI and cross-process checks for pix2pixhd.data (notebooks 00_toystreets and 02_data test the happy paths)."
+import hashlib, subprocess, sys
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,4 @@
-"pix2pixHD's networks and losses (notebooks 02-05): sizes, shapes, losses, coarse-to-fine loading, bad input."
+"pix2pixHD's networks and losses (notebooks 03-08): sizes, shapes, losses, coarse-to-fine loading, bad input."
 import pytest
 import torch
 import torch.nn.functional as F

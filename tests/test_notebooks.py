@@ -1,7 +1,7 @@
 """Every notebook in nbs/ is a test case, run the way nbdev's `test_nb` runs it (cells flagged with `tst_flags` are
 skipped unless `--flags` forces them). Forcing `slow` also turns on the notebook's `LONG_RUNS` switch, which guards
 those cells when a reader presses Run All."""
-import os, re, sys, time
+import os, re, time
 from pathlib import Path
 
 import pytest
