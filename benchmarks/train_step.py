@@ -11,6 +11,7 @@ weights (same cost as ImageNet's, and nothing to download). Threads: `--threads`
 figures in the README were taken).
 """
 import argparse, json, resource, subprocess, sys, time
+from pathlib import Path
 
 CONFIGS = {
     'toy': dict(label_nc=8, loadSize=256, netG='global', ngf=32, n_downsample_global=3, n_blocks_global=6, num_D=2,
@@ -33,25 +34,9 @@ def parse_setting(s):
                 compile='compile' in parts)
 
 
-def reference_step(model, batch, optG, optD, scaler=None, autocast=None):
-    "The reference's iteration, as its train.py and pix2pixHD_model.py run it: three D calls, D's weight gradients\n    computed in G's backward and then zeroed, gradients zeroed after the forward."
-    import torch
-    m = model
-    cond, real, _ = m.encode_input(batch)
-    fake = m.netG(cond)
-    pred_fake_pool = m.netD(torch.cat([cond, fake.detach()], 1))
-    pred_real = m.netD(torch.cat([cond, real], 1))
-    pred_fake = m.netD(torch.cat([cond, fake], 1))
-    loss_D = (m.criterionGAN(pred_fake_pool, False) + m.criterionGAN(pred_real, True)) * 0.5
-    loss_G = m.criterionGAN(pred_fake, True) + m.criterionFeat(pred_fake, pred_real)
-    if m.criterionVGG is not None: loss_G = loss_G + m.criterionVGG(fake, real)
-    optG.zero_grad(); loss_G.backward(); optG.step()
-    optD.zero_grad(); loss_D.backward(); optD.step()
-
-
 def child(config, setting, device, steps, warmup, threads):
     import torch
-    from pix2pixhd.model import get_options, Pix2PixHD, train_step
+    from pix2pixhd.model import get_options, Pix2PixHD, train_step, reference_train_step
     from pix2pixhd.train import autocast_for
     torch.set_num_threads(threads)
     dev = torch.device(device)
@@ -73,7 +58,7 @@ def child(config, setting, device, steps, warmup, threads):
              'image': torch.rand(1, 3, H, W, generator=g) * 2 - 1}
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
     autocast = autocast_for(opt.precision, dev)
-    times, step = [], reference_step if s.get('ref') else train_step
+    times, step = [], reference_train_step if s.get('ref') else train_step
     for _ in range(warmup + steps):
         sync(); t = time.perf_counter()
         step(model, batch, optG, optD, scaler, autocast)
@@ -91,6 +76,40 @@ def child(config, setting, device, steps, warmup, threads):
                 torch=torch.__version__)
 
 
+SETTING_NAMES = {'ref': 'reference iteration, here (fp32)'}
+README = Path(__file__).with_name('README.md')
+
+
+def results_table(results) -> str:
+    "A markdown table of results (dicts from `child`), the official implementation's CPU figures first for each config."
+    rows = ['| config | setting | s / iteration | peak memory (GiB) | s / inference |', '|---|---|---|---|---|']
+    for c in dict.fromkeys(r['config'] for r in results):
+        ref = REFERENCE_CPU[c]
+        if all(r['device'] == 'cpu' for r in results if r['config'] == c):
+            rows.append(f"| `{c}` | official code (fp32) | {ref[0]:.3g} | {ref[1]:.2f} | {ref[2]:.3g} |")
+        for r in (r for r in results if r['config'] == c):
+            cpu = r['device'] == 'cpu'
+            speed = f" ({ref[0] / r['step_s']:.2f}×)" if cpu else ''
+            mem = f" ({r['peak_gib'] / ref[1]:.2f}×)" if cpu else ''
+            rows.append(f"| `{c}` | {SETTING_NAMES.get(r['setting'], r['setting'])} | {r['step_s']:.3g}{speed} | "
+                        f"{r['peak_gib']:.2f}{mem} | {r['infer_s']:.3g} |")
+    return '\n'.join(rows)
+
+
+def write_readme_table(results_file):
+    "Replace the table between README.md's markers for `results_file` with one rendered from it."
+    path = Path(results_file)
+    if not path.exists(): path = Path(__file__).with_name(path.name)    # a results file next to this script
+    name = path.name
+    results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    start, end = f'<!-- table from {name}: written by `python benchmarks/train_step.py --table {name}` -->', '<!-- end of table -->'
+    text = README.read_text()
+    if start not in text: raise SystemExit(f"{README}: no marker line {start!r}")
+    head, rest = text.split(start, 1)
+    README.write_text(head + start + '\n' + results_table(results) + '\n' + end + rest.split(end, 1)[1])
+    print(f"wrote the table of {len(results)} results from {results_file} into {README}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
@@ -101,8 +120,12 @@ def main():
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', default=None, help="append results as JSON lines to this file")
+    p.add_argument('--table', metavar='RESULTS', default=None,
+                   help="write the results table of RESULTS (JSON lines from --out) into benchmarks/README.md, and stop")
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.table:
+        write_readme_table(a.table); return
     if a.child:
         print('RESULT ' + json.dumps(child(*a.child, a.device, a.steps, a.warmup, a.threads)), flush=True); return
     settings = a.settings or (CUDA_SETTINGS if a.device.startswith('cuda') else SETTINGS)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/13_checkpoints.ipynb #6e5a66ab
 from __future__ import annotations
+import typing
 import dataclasses, os, re
 from pathlib import Path
 
@@ -20,7 +21,7 @@ CHECKPOINT_FORMAT = 'pix2pixhd-checkpoint-v1'
 class CheckpointError(RuntimeError):
     "A checkpoint file is missing, unreadable or not a pix2pixhd checkpoint; the message names it."
 
-def atomic_save(obj, path) -> Path:
+def atomic_save(obj: object, path: str | Path) -> Path:
     "torch.save `obj` to `path` via a temporary file in the same folder, fsync'd and renamed; the old file becomes *.prev.pth."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -33,7 +34,7 @@ def atomic_save(obj, path) -> Path:
         if tmp.exists(): tmp.unlink()
     return path
 
-def read_checkpoint(path) -> dict:
+def read_checkpoint(path: str | Path) -> dict:
     "Load a checkpoint written by the trainer (weights_only), or raise CheckpointError naming the file and the problem."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"{path}: checkpoint not found")
@@ -46,14 +47,14 @@ def read_checkpoint(path) -> dict:
                               f"pix2pixhd.generator.load_checkpoint)")
     return ck
 
-def find_checkpoint(src) -> Path:
+def find_checkpoint(src: str | Path) -> Path:
     "A checkpoint file: `src` itself, or `latest.pth` in the run folder `src`."
     src = Path(src)
     if src.is_dir(): src = src / 'latest.pth'
     if not src.is_file(): raise CheckpointError(f"{src}: checkpoint not found")
     return src
 
-def resume_checkpoint(run_dir, log=print) -> dict | None:
+def resume_checkpoint(run_dir: str | Path, log: typing.Callable[[str], None] = print) -> dict | None:
     "The newest readable checkpoint of a run folder (latest, then latest.prev, then the newest epoch_N); None if it has none."
     run_dir = Path(run_dir)
     epochs = sorted(run_dir.glob('epoch_*.pth'), key=lambda p: int(re.sub(r'\D', '', p.stem) or 0), reverse=True)
@@ -67,7 +68,7 @@ def resume_checkpoint(run_dir, log=print) -> dict | None:
     if candidates: raise CheckpointError(f"{run_dir}: no readable checkpoint among {', '.join(p.name for p in candidates)}")
     return None
 
-def resume_checkpoint_path(run_dir) -> str | None:
+def resume_checkpoint_path(run_dir: str | Path) -> str | None:
     p = Path(run_dir) / 'latest.pth'
     return str(p) if p.is_file() else None
 
@@ -79,7 +80,7 @@ def model_checkpoint(model: Pix2PixHD) -> dict:
 
 
 # %% ../nbs/13_checkpoints.ipynb #84191e4f
-def load_model(checkpoint, device='cpu', is_train: bool = False, **overrides) -> Pix2PixHD:
+def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_train: bool = False, **overrides) -> Pix2PixHD:
     "The model of a training checkpoint (file or run folder), weights loaded, in eval mode unless `is_train`."
     ck = read_checkpoint(find_checkpoint(checkpoint))
     saved = ck['options']
@@ -95,7 +96,7 @@ def load_model(checkpoint, device='cpu', is_train: bool = False, **overrides) ->
 
 
 # %% ../nbs/13_checkpoints.ipynb #4c70b1c1
-def export_inference_checkpoint(checkpoint, out, dtype=torch.float16) -> Path:
+def export_inference_checkpoint(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16) -> Path:
     "Write only what inference needs (options, G, E) from a training checkpoint (file or run folder), weights as `dtype`."
     ck = read_checkpoint(find_checkpoint(checkpoint))
     half = lambda sd: {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}

@@ -4,6 +4,8 @@
 
 # %% ../nbs/11_clustering.ipynb #d8d41c67
 from __future__ import annotations
+import typing
+from torch import nn
 import math, os, tempfile
 from pathlib import Path
 import numpy as np
@@ -30,7 +32,7 @@ def _segment_majority(values: torch.Tensor, key: torch.Tensor, K: int) -> torch.
     return hist.argmax(1) - 1
 
 @torch.no_grad()
-def extract_features(E, data, min_frac: float = 1 / 64, batch_size: int = 8, extra=('style',)) -> dict:
+def extract_features(E: nn.Module, data: dict[str, torch.Tensor], min_frac: float = 1 / 64, batch_size: int = 8, extra: typing.Sequence[str] = ('style',)) -> dict:
     "One code per instance of every image in `data` (dict of stacked 'image', 'inst' tensors): a table of flat tensors."
     device, was_training = next(E.parameters()).device, E.training
     E.eval()
@@ -65,7 +67,7 @@ def _kmeans_pp(x, k, g):
         centers.append(x[cand[best]]); d2 = d2c[best]
     return torch.stack(centers)
 
-def kmeans(x, k: int, n_init: int = 10, max_iter: int = 300, tol: float = 1e-4, seed: int = 0):
+def kmeans(x: torch.Tensor, k: int, n_init: int = 10, max_iter: int = 300, tol: float = 1e-4, seed: int = 0):
     "k-means of points `x` Float[N,D] (tensor or array): (centers Float[k,D], labels Long[N], inertia float); k is capped at N."
     x = torch.as_tensor(x).double()
     if x.dim() != 2 or len(x) == 0: raise ValueError(f"kmeans expects a non-empty [N, D] array, got shape {tuple(x.shape)}")
@@ -94,7 +96,7 @@ def kmeans(x, k: int, n_init: int = 10, max_iter: int = 300, tol: float = 1e-4, 
     return best[0].float(), best[1], best[2]
 
 # %% ../nbs/11_clustering.ipynb #155be8c9
-def cluster_features(table: dict, n_clusters: int = 10, n_init: int = 10, seed: int = 0, classes=None) -> dict:
+def cluster_features(table: dict, n_clusters: int = 10, n_init: int = 10, seed: int = 0, classes: typing.Iterable[int] | None = None) -> dict:
     "Per-class k-means of the codes in `table` (from `extract_features`): {class id: float32 array [k, feat_num]}."
     out = {}
     for c in sorted(set(table['cls'].tolist())):
@@ -103,7 +105,7 @@ def cluster_features(table: dict, n_clusters: int = 10, n_init: int = 10, seed: 
         out[int(c)] = centers.numpy().astype(np.float32)
     return out
 
-def save_clusters(path, clusters: dict) -> Path:
+def save_clusters(path: str | Path, clusters: dict) -> Path:
     "Write {class id: array [k, feat_num]} as a plain .npz (no pickle), atomically."
     path = Path(path)
     arrays = {str(int(c)): np.asarray(v, np.float32) for c, v in clusters.items()}
@@ -120,7 +122,7 @@ def save_clusters(path, clusters: dict) -> Path:
         raise
     return path
 
-def load_clusters(path) -> dict:
+def load_clusters(path: str | Path) -> dict:
     "Read a cluster file written by `save_clusters`: {class id: float32 array [k, feat_num]}."
     with np.load(path, allow_pickle=False) as z: return {int(k): z[k].astype(np.float32) for k in z.files}
 
@@ -149,7 +151,7 @@ def sample_features(inst: torch.Tensor, clusters: dict, feat_num: int | None = N
     return table.to(inst.device)[key].view(B, H, W, feat_num).permute(0, 3, 1, 2)
 
 # %% ../nbs/11_clustering.ipynb #09f96837
-def cluster_purity(pred, truth) -> float:
+def cluster_purity(pred: torch.Tensor, truth: torch.Tensor) -> float:
     "Fraction of items whose cluster's majority true label is their own true label."
     pred, truth = torch.as_tensor(pred).long(), torch.as_tensor(truth).long()
     if len(pred) == 0: return float('nan')
@@ -157,7 +159,7 @@ def cluster_purity(pred, truth) -> float:
     table = torch.bincount(p * (int(t.max()) + 1) + t, minlength=(int(p.max()) + 1) * (int(t.max()) + 1)).view(int(p.max()) + 1, -1)
     return table.max(1).values.sum().item() / len(pred)
 
-def normalized_mutual_info(pred, truth) -> float:
+def normalized_mutual_info(pred: torch.Tensor, truth: torch.Tensor) -> float:
     "NMI of two labelings, arithmetic-mean normalisation (scikit-learn's default); 1.0 when both have one cluster."
     pred, truth = torch.as_tensor(pred).long(), torch.as_tensor(truth).long()
     _, p = pred.unique(return_inverse=True); _, t = truth.unique(return_inverse=True)
@@ -174,7 +176,7 @@ def normalized_mutual_info(pred, truth) -> float:
 # %% ../nbs/11_clustering.ipynb #c7fe12bf
 class StyleWidget:
     "Sliders to pick a cluster (style) per class, a random-styles button and a per-instance picker; re-renders on change."
-    def __init__(self, inst: torch.Tensor, clusters: dict, render, class_names=None, seed: int = 0, min_width: int = 512):
+    def __init__(self, inst: torch.Tensor, clusters: dict, render: typing.Callable[[torch.Tensor], np.ndarray], class_names: typing.Sequence[str] | None = None, seed: int = 0, min_width: int = 512):
         import ipywidgets as W
         self.inst = inst if inst.dim() == 3 else inst.squeeze(1)
         if self.inst.shape[0] != 1: raise ValueError("StyleWidget shows one scene: pass inst of shape [1,H,W]")
@@ -240,7 +242,7 @@ class StyleWidget:
         else: self.inst_choice[i] = min(v, len(self.clusters[self._cls(i)]) - 1)
         self.update()
 
-    def randomize(self, _=None):
+    def randomize(self, _: object = None):
         "Draw a random style for every class and every instance, then render once."
         self._busy = True
         for c, s in self.sliders.items(): s.value = int(torch.randint(len(self.clusters[c]), (1,), generator=self.generator))

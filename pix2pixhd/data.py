@@ -4,16 +4,14 @@
 
 # %% ../nbs/02_data.ipynb #ba06f81d
 from __future__ import annotations
-import re
+import typing
 from pathlib import Path
 
-import time
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from fastcore.script import call_parse, Param, store_true
 from .toystreets import (TOY_CLASSES, TOY_PALETTE, TOY_THINGS, TOY_STYLES, SKY, BUILDING, VEGETATION, ROAD,
                                   SIDEWALK, CAR, PERSON, render_toystreets, ToyStreets, touching_instances, write_toystreets)
 from .viz import (make_palette, colorize, tensor_to_image, instance_boundaries, draw_boundaries, style_to_image,
@@ -23,11 +21,11 @@ from .viz import (make_palette, colorize, tensor_to_image, instance_boundaries, 
 __all__ = ['CITYSCAPES_CLASSES', 'CITYSCAPES_PALETTE', 'IMG_EXTENSIONS', 'one_hot', 'nearest_multiples', 'check_divisible',
            'dataset_palette', 'PairedTransform', 'DataError', 'open_image', 'read_label', 'read_instance', 'read_image',
            'rgb_to_label', 'pair_key', 'list_images', 'pair_files', 'FileDataset', 'PairedFolderDataset',
-           'CityscapesDataset', 'AlignedDataset', 'parse_size', 'toydata_cli', 'TOY_CLASSES', 'TOY_PALETTE',
-           'TOY_THINGS', 'TOY_STYLES', 'SKY', 'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK', 'CAR', 'PERSON',
-           'render_toystreets', 'ToyStreets', 'touching_instances', 'write_toystreets', 'make_palette', 'colorize',
-           'tensor_to_image', 'instance_boundaries', 'draw_boundaries', 'style_to_image', 'item_panels', 'image_grid',
-           'sample_grid', 'show_items']
+           'CityscapesDataset', 'AlignedDataset', 'TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS', 'TOY_STYLES', 'SKY',
+           'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK', 'CAR', 'PERSON', 'render_toystreets', 'ToyStreets',
+           'touching_instances', 'write_toystreets', 'make_palette', 'colorize', 'tensor_to_image',
+           'instance_boundaries', 'draw_boundaries', 'style_to_image', 'item_panels', 'image_grid', 'sample_grid',
+           'show_items']
 
 # %% ../nbs/02_data.ipynb #cea2249b
 _all_ = ['TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS', 'TOY_STYLES', 'SKY', 'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK',
@@ -97,7 +95,7 @@ def _resize(t: torch.Tensor, size):
 
 class PairedTransform:
     "Resize / scale-to-width, random crop, horizontal flip and divisibility, applied identically to every map and image of an item."
-    def __init__(self, load_size=None, scale_width: int | None = None, crop_size=None, flip: bool = False,
+    def __init__(self, load_size: int | tuple[int, int] | None = None, scale_width: int | None = None, crop_size: int | tuple[int, int] | None = None, flip: bool = False,
                  divisor: int = 1, make_divisible: str = 'resize', train: bool = True):
         if load_size is not None and scale_width is not None: raise ValueError("give load_size or scale_width, not both")
         if make_divisible not in ('resize', 'crop', 'error'):
@@ -106,7 +104,7 @@ class PairedTransform:
         self.load_size, self.scale_width, self.crop_size = as_hw(load_size), scale_width, as_hw(crop_size)
         self.flip, self.divisor, self.make_divisible, self.train = flip, divisor, make_divisible, train
 
-    def params(self, height, width):
+    def params(self, height: int, width: int):
         "Draw the random choices for an item of this size: the crop's top-left corner and the flip."
         h, w = self.load_size or ((max(round(height * self.scale_width / width), 1), self.scale_width) if self.scale_width else (height, width))
         top = left = 0
@@ -151,7 +149,7 @@ IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.p
 class DataError(ValueError):
     "A problem with a data file or folder; the message names the file and what is wrong."
 
-def open_image(path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
     "Open and fully decode an image file, or raise DataError naming the file."
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: file not found")
@@ -178,7 +176,7 @@ def _as_id_array(path, im) -> np.ndarray:
         if not np.all(a == np.round(a)): raise DataError(f"{path}: holds non-integer values; expected integer ids")
     return a.astype(np.int64)
 
-def read_label(path, label_nc: int | None = None) -> np.ndarray:
+def read_label(path: str | Path, label_nc: int | None = None) -> np.ndarray:
     "Read a label map as int64 [H,W], checking that every id is in 0..label_nc-1."
     a = _as_id_array(path, open_image(path))
     if label_nc is not None and a.size and (a.min() < 0 or a.max() >= label_nc):
@@ -188,11 +186,11 @@ def read_label(path, label_nc: int | None = None) -> np.ndarray:
                         f"{int(a.max()) + 1}, or remap the ids (e.g. 255 'ignore' pixels to a class of their own).")
     return a
 
-def read_instance(path) -> np.ndarray:
+def read_instance(path: str | Path) -> np.ndarray:
     "Read an instance map as int64 [H,W], keeping 16-bit ids exactly."
     return _as_id_array(path, open_image(path))
 
-def read_image(path) -> torch.Tensor:
+def read_image(path: str | Path) -> torch.Tensor:
     "Read a photo as Float[3,H,W] in [-1,1]."
     im = open_image(path)
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
@@ -202,7 +200,7 @@ def read_image(path) -> torch.Tensor:
     a = np.array(im if im.mode == "RGB" else im.convert("RGB"))
     return torch.from_numpy(a).permute(2, 0, 1).float().mul_(2 / 255).sub_(1)
 
-def rgb_to_label(rgb, palette, path: str = "image") -> np.ndarray:
+def rgb_to_label(rgb: np.ndarray, palette: np.ndarray, path: str = "image") -> np.ndarray:
     "Colourised label map (uint8 [H,W,3]) -> int64 ids via an exact palette lookup; unknown colours raise DataError."
     rgb, palette = np.asarray(rgb, np.uint8), np.asarray(palette, np.uint8)
     key = lambda a: (a[..., 0].astype(np.int64) << 16) | (a[..., 1].astype(np.int64) << 8) | a[..., 2]
@@ -220,14 +218,14 @@ def rgb_to_label(rgb, palette, path: str = "image") -> np.ndarray:
 # %% ../nbs/02_data.ipynb #c37e96e4
 _STEM_SUFFIXES = ('_gtFine_labelIds', '_gtFine_instanceIds', '_gtFine_color', '_leftImg8bit')
 
-def pair_key(path) -> str:
+def pair_key(path: str | Path) -> str:
     "The name that pairs files across folders: the stem without Cityscapes' suffixes."
     stem = Path(path).stem
     for s in _STEM_SUFFIXES:
         if stem.endswith(s): return stem[:-len(s)]
     return stem
 
-def list_images(folder, what: str = "images") -> dict:
+def list_images(folder: str | Path, what: str = "images") -> dict:
     "{pair_key: path} of the image files in `folder`, or DataError if it is missing, empty or has duplicate keys."
     folder = Path(folder)
     if not folder.is_dir(): raise DataError(f"{folder}: folder not found (expected {what} here)")
@@ -240,7 +238,7 @@ def list_images(folder, what: str = "images") -> dict:
         out[k] = p
     return out
 
-def pair_files(folders: dict, required=('image',)) -> list[dict]:
+def pair_files(folders: dict) -> list[dict]:
     "Pair files across `folders` ({role: folder}) by `pair_key`; every role must have a file for every key."
     listed = {role: list_images(f, f"{role} files") for role, f in folders.items()}
     keys = set().union(*[set(v) for v in listed.values()])
@@ -256,7 +254,7 @@ def pair_files(folders: dict, required=('image',)) -> list[dict]:
 # %% ../nbs/02_data.ipynb #ad7ae796
 class FileDataset(Dataset):
     "Items from records {role: path}; roles: label, label_rgb (label_nc=0 input), inst, image, feat, style."
-    def __init__(self, records: list[dict], label_nc: int, transform=None):
+    def __init__(self, records: list[dict], label_nc: int, transform: typing.Callable | None = None):
         self.records, self.label_nc, self.transform = records, label_nc, transform
 
     def __len__(self): return len(self.records)
@@ -284,8 +282,8 @@ class FileDataset(Dataset):
 
 class PairedFolderDataset(FileDataset):
     "The official pix2pixHD layout: {phase}_label/_inst/_img[/_feat] (or {phase}_A/_B when label_nc=0), paired by name."
-    def __init__(self, root, phase: str = 'train', label_nc: int = 35, use_instance: bool | None = None,
-                 load_features: bool = False, transform=None):
+    def __init__(self, root: str | Path, phase: str = 'train', label_nc: int = 35, use_instance: bool | None = None,
+                 load_features: bool = False, transform: typing.Callable | None = None):
         root = Path(root)
         if not root.is_dir(): raise DataError(f"{root}: dataset folder not found")
         if label_nc == 0:
@@ -306,7 +304,7 @@ class CityscapesDataset(FileDataset):
     "Cityscapes as downloaded: leftImg8bit photos with gtFine labelIds / instanceIds, paired by name."
     palette, classes = CITYSCAPES_PALETTE, CITYSCAPES_CLASSES
 
-    def __init__(self, root, split: str = 'train', label_nc: int = 35, use_instance: bool = True, transform=None):
+    def __init__(self, root: str | Path, split: str = 'train', label_nc: int = 35, use_instance: bool = True, transform: typing.Callable | None = None):
         root = Path(root)
         img_dir, gt_dir = root / 'leftImg8bit' / split, root / 'gtFine' / split
         for d in (img_dir, gt_dir):
@@ -331,7 +329,7 @@ class AlignedDataset(Dataset):
     "pix2pix's side-by-side A|B images in root/{phase}/; items {'label': A, 'image': B, 'path'} as Float[3,H,W]."
     label_nc = 0
 
-    def __init__(self, root, phase: str = 'train', direction: str = 'AtoB', transform=None):
+    def __init__(self, root: str | Path, phase: str = 'train', direction: str = 'AtoB', transform: typing.Callable | None = None):
         if direction not in ('AtoB', 'BtoA'): raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
         self.files = sorted(list_images(Path(root) / phase, "side-by-side A|B images").values())
         self.direction, self.transform = direction, transform
@@ -349,31 +347,3 @@ class AlignedDataset(Dataset):
         return self.transform(item) if self.transform else item
 
     def __repr__(self): return f"AlignedDataset({len(self)} items, direction={self.direction!r})"
-
-# %% ../nbs/02_data.ipynb #aa2d0b98
-def parse_size(size: str) -> tuple[int, int]:
-    "'WxH' (e.g. '256x128') -> (H, W)."
-    m = re.fullmatch(r'\s*(\d+)\s*[x×X,]\s*(\d+)\s*', str(size))
-    if not m: raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 256x128 or 2048x1024, got {size!r}")
-    w, h = int(m.group(1)), int(m.group(2))
-    if w < 16 or h < 16: raise ValueError(f"size {w}x{h} is too small: both sides must be at least 16")
-    return h, w
-
-@call_parse
-def toydata_cli(out: Param("output folder", str) = 'data/toystreets',
-                n_train: Param("training images", int) = 200,
-                n_val: Param("validation images", int) = 20,
-                size: Param("WIDTHxHEIGHT, e.g. 256x128 or 2048x1024", str) = '256x128',
-                seed: Param("random seed", int) = 0,
-                grid: Param("also write OUT/sample_grid.png", store_true) = False):
-    "Write the ToyStreets dataset in the PairedFolderDataset layout."
-    hw = parse_size(size)
-    t = time.perf_counter()
-    root = write_toystreets(out, n_train, n_val, hw, seed, progress=True)
-    print(f"wrote {n_train} train + {n_val} val images of {hw[1]}×{hw[0]} to {root} in {time.perf_counter() - t:.1f}s "
-          f"(label_nc={ToyStreets.label_nc}: {', '.join(TOY_CLASSES)})")
-    if grid:
-        ds = PairedFolderDataset(root, 'train' if n_train else 'val', label_nc=ToyStreets.label_nc)
-        path = Path(root) / 'sample_grid.png'
-        Image.fromarray(sample_grid(ds, 4, TOY_PALETTE)).save(path)
-        print(f"sample grid (photo | label | instances | style): {path}")

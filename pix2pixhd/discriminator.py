@@ -4,9 +4,13 @@
 
 # %% ../nbs/07_multiscale_discriminator.ipynb #24ebf3a8
 from __future__ import annotations
+import typing
+from pathlib import Path
+import torch
 from torch import nn
 from .layers import init_weights, get_norm_layer, read_state_dict, load_matching
 from .pix2pix import receptive_field
+from .enhancer import Downsample
 
 # %% auto #0
 __all__ = ['NLayerDiscriminator', 'MultiscaleDiscriminator', 'scale_receptive_fields']
@@ -14,7 +18,7 @@ __all__ = ['NLayerDiscriminator', 'MultiscaleDiscriminator', 'scale_receptive_fi
 # %% ../nbs/07_multiscale_discriminator.ipynb #9f1ee737
 class NLayerDiscriminator(nn.Module):
     "pix2pixHD's PatchGAN: 4x4 convs with padding 2, C64-C128-...-C512 (strides 2..2,1) then 1 channel (stride 1)."
-    def __init__(self, input_nc, ndf=64, n_layers=3, norm='instance', get_interm_feat=True):
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str | typing.Callable = 'instance', get_interm_feat: bool = True):
         super().__init__()
         norm_layer, kw, padw = get_norm_layer(norm), 4, 2
         self.n_layers, self.get_interm_feat = n_layers, get_interm_feat
@@ -34,7 +38,7 @@ class NLayerDiscriminator(nn.Module):
         "The n_layers+2 stages (or the single stage when not keeping intermediate features)."
         return [getattr(self, f'model{n}') for n in range(self.n_layers + 2)] if self.get_interm_feat else [self.model]
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor):
         "List of features (the last is the patch prediction) with `get_interm_feat`, else the prediction."
         if not self.get_interm_feat: return self.model(input)
         feats = [input]
@@ -44,7 +48,7 @@ class NLayerDiscriminator(nn.Module):
 # %% ../nbs/07_multiscale_discriminator.ipynb #3f8037ac
 class MultiscaleDiscriminator(nn.Module):
     "`num_D` PatchGANs on the input downsampled 0..num_D-1 times; `scale{num_D-1}` is the full-resolution one."
-    def __init__(self, input_nc, ndf=64, n_layers=3, num_D=3, norm='instance', get_interm_feat=True):
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, num_D: int = 3, norm: str | typing.Callable = 'instance', get_interm_feat: bool = True):
         super().__init__()
         self.num_D, self.n_layers, self.get_interm_feat = num_D, n_layers, get_interm_feat
         for i in range(num_D):
@@ -52,14 +56,14 @@ class MultiscaleDiscriminator(nn.Module):
             if get_interm_feat:
                 for j in range(n_layers + 2): setattr(self, f'scale{i}_layer{j}', getattr(d, f'model{j}'))
             else: setattr(self, f'layer{i}', d.model)
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.downsample = Downsample()
 
-    def scale_layers(self, i):
+    def scale_layers(self, i: int):
         "The stages of the discriminator named `scale{i}` (i = num_D-1 is the full-resolution one)."
         if self.get_interm_feat: return [getattr(self, f'scale{i}_layer{j}') for j in range(self.n_layers + 2)]
         return [getattr(self, f'layer{i}')]
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor):
         "List over scales, finest first, of feature lists (the last item of each is the patch prediction)."
         out, x = [], input
         for k in range(self.num_D):
@@ -69,7 +73,7 @@ class MultiscaleDiscriminator(nn.Module):
             if k != self.num_D - 1: x = self.downsample(x)
         return out
 
-    def load_pretrained(self, src):
+    def load_pretrained(self, src: nn.Module | dict | str | Path):
         "Load a trained discriminator with fewer scales (module, state dict or path): its scales keep their absolute resolutions. Returns the keys left untrained."
         sd = src.state_dict() if isinstance(src, nn.Module) else read_state_dict(src)
         extra = [k for k in sd if k not in self.state_dict()]
@@ -77,7 +81,7 @@ class MultiscaleDiscriminator(nn.Module):
         return load_matching(self, sd)
 
 # %% ../nbs/07_multiscale_discriminator.ipynb #e721636d
-def scale_receptive_fields(n_layers=3, num_D=3):
+def scale_receptive_fields(n_layers: int = 3, num_D: int = 3):
     "Receptive field, in full-resolution pixels, of one output unit of D_1..D_num_D (finest first)."
     d = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
     return [receptive_field([(3, 2)] * k + d) for k in range(num_D)]

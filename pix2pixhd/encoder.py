@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_feature_encoder.ipynb #ac7e2ec0
 from __future__ import annotations
+import typing
 import torch
 from torch import nn
 from .layers import get_norm_layer, init_weights
@@ -67,7 +68,7 @@ def instance_average_loop(feat: torch.Tensor, inst: torch.Tensor) -> torch.Tenso
 # %% ../nbs/10_feature_encoder.ipynb #e3f2831f
 class Encoder(nn.Module):
     "pix2pixHD's feature encoder E: c7s1-ngf, d..., u..., c7s1-output_nc + Tanh, then `instance_average` over `inst`."
-    def __init__(self, input_nc=3, output_nc=3, ngf=16, n_downsampling=4, norm='instance'):
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_downsampling: int = 4, norm: str | typing.Callable = 'instance'):
         super().__init__()
         norm_layer = get_norm_layer(norm)
         self.n_downsampling, self.output_nc = n_downsampling, output_nc
@@ -83,13 +84,13 @@ class Encoder(nn.Module):
         self.model = nn.Sequential(*model)  # the reference's name and indexing: official latest_net_E.pth loads
         init_weights(self)
 
-    def forward(self, input, inst):
+    def forward(self, input: torch.Tensor, inst: torch.Tensor):
         "`input` Float[B,input_nc,H,W] (the photo), `inst` [B,H,W] or [B,1,H,W] -> Float[B,output_nc,H,W], constant per instance."
         check_divisible(*input.shape[-2:], 2**self.n_downsampling, f"Encoder (n_downsampling={self.n_downsampling}) input")
         return instance_average(self.model(input), inst)
 
 # %% ../nbs/10_feature_encoder.ipynb #6fa64859
-def train_encoder_generator(G, E, data, n_iter, label_nc, batch_size=4, lr=2e-4, seed=0, use_instance=True, log_every=0):
+def train_encoder_generator(G: nn.Module, E: nn.Module, data: dict[str, torch.Tensor], n_iter: int, label_nc: int, batch_size: int = 4, lr: float = 2e-4, seed: int = 0, use_instance: bool = True, log_every: int = 0):
     "Train G and E jointly (one Adam over both) with L1 on `data` (dict of stacked tensors: label, inst, image). Returns the loss history."
     params = list(G.parameters()) + list(E.parameters())
     opt = torch.optim.Adam(params, lr, betas=(0.5, 0.999))

@@ -4,6 +4,8 @@
 
 # %% ../nbs/06_local_enhancer.ipynb #65bac8bc
 from __future__ import annotations
+import typing
+from pathlib import Path
 import torch
 from torch import nn
 from .layers import init_weights, get_norm_layer, read_state_dict, load_matching
@@ -11,18 +13,20 @@ from .data import check_divisible
 from .generator import GlobalGenerator, ResnetBlock, run_checkpointed
 
 # %% auto #0
-__all__ = ['downsample', 'LocalEnhancer']
+__all__ = ['downsample', 'Downsample', 'LocalEnhancer']
 
 # %% ../nbs/06_local_enhancer.ipynb #479dae61
-def downsample(x):
-    "Halve H and W (rounding up) with pix2pixHD's AvgPool2d(3, stride=2, padding=1, count_include_pad=False)."
-    return nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+class Downsample(nn.AvgPool2d):
+    "pix2pixHD's ×½ step: AvgPool2d(3, stride=2, padding=1, count_include_pad=False); H and W are rounded up."
+    def __init__(self): super().__init__(3, stride=2, padding=1, count_include_pad=False)
+
+downsample = Downsample()   # as a function: `downsample(x)`; the networks hold their own `Downsample()` as the reference does
 
 # %% ../nbs/06_local_enhancer.ipynb #3134562a
 class LocalEnhancer(nn.Module):
     "pix2pixHD's G = {G1, G2[, G3...]}: G1 (ngf*2^n_local_enhancers filters, last 3 layers dropped) plus `n_local_enhancers` enhancers."
-    def __init__(self, input_nc, output_nc, ngf=32, n_downsample_global=4, n_blocks_global=9,
-                 n_local_enhancers=1, n_blocks_local=3, norm='instance', padding_type='reflect'):
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 32, n_downsample_global: int = 4, n_blocks_global: int = 9,
+                 n_local_enhancers: int = 1, n_blocks_local: int = 3, norm: str | typing.Callable = 'instance', padding_type: str = 'reflect'):
         super().__init__()
         if n_local_enhancers < 1: raise ValueError("n_local_enhancers must be >= 1 (use GlobalGenerator for 0)")
         norm_layer = get_norm_layer(norm)
@@ -40,12 +44,12 @@ class LocalEnhancer(nn.Module):
                 back += [nn.ReflectionPad2d(3), nn.Conv2d(c, output_nc, kernel_size=7, padding=0), nn.Tanh()]
             setattr(self, f'model{n}_1', nn.Sequential(*front))   # G_n^(F)
             setattr(self, f'model{n}_2', nn.Sequential(*back))    # G_n^(B)
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.downsample = Downsample()
         self.checkpoint = False   # recompute the layers between residual blocks in backward (see notebook 05)
         # G1's layers were initialised by GlobalGenerator; initialise the enhancers the same way
         for n in range(1, n_local_enhancers + 1): init_weights(getattr(self, f'model{n}_1')); init_weights(getattr(self, f'model{n}_2'))
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor):
         "`input`: Float[B,input_nc,H,W], H and W multiples of 2**(n_downsample_global+n_local_enhancers)."
         check_divisible(*input.shape[-2:], 2**(self.n_downsample_global + self.n_local_enhancers), "LocalEnhancer input")
         pyramid = [input]
@@ -57,7 +61,7 @@ class LocalEnhancer(nn.Module):
             out = run(getattr(self, f'model{n}_2'), run(getattr(self, f'model{n}_1'), x) + out)  # element-wise sum
         return out
 
-    def load_pretrained(self, src):
+    def load_pretrained(self, src: nn.Module | dict | str | Path):
         "Load a trained coarser G (a `GlobalGenerator`, or a `LocalEnhancer` with fewer levels; module, state dict or path). Returns the keys left untrained."
         sd = src.state_dict() if isinstance(src, nn.Module) else read_state_dict(src)
         missing = [k for k in self.model.state_dict() if 'model.' + k not in sd]

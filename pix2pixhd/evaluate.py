@@ -4,19 +4,19 @@
 
 # %% ../nbs/15_evaluation.ipynb #6385267b
 from __future__ import annotations
-import importlib, json, sys, time, warnings
+import typing
+import importlib, time, warnings
 from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
-from fastcore.script import call_parse, Param
-from .data import DataError
-from .train import Trainer, CheckpointError, atomic_save, load_model, make_dataset, find_checkpoint
+from .checkpoint import atomic_save, load_model, find_checkpoint
+from .model import Options
+from .train import Trainer, make_dataset
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'confusion_matrix', 'segmentation_scores', 'frechet_distance', 'Segmenter', 'train_segmenter',
-           'score_images', 'pix2pixhd_row', 'results_table', 'save_segmenter', 'load_segmenter', 'evaluate_checkpoint',
-           'eval_cli']
+           'score_images', 'pix2pixhd_row', 'results_table', 'save_segmenter', 'load_segmenter', 'evaluate_checkpoint']
 
 # %% ../nbs/15_evaluation.ipynb #8b731a2c
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, n_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -71,11 +71,11 @@ class Segmenter(nn.Module):
             skips.append(x)
         return skips
 
-    def features(self, x) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         "The bottleneck feature map Float[B, width*2**(depth-1), H/2**(depth-1), W/2**(depth-1)]."
         return self._encode(x)[-1]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor):
         skips = self._encode(x)
         x = skips[-1]
         for blk, skip in zip(self.up, reversed(skips[:-1])):
@@ -127,7 +127,7 @@ def score_images(segmenter: nn.Module, images: torch.Tensor, labels: torch.Tenso
     return out
 
 # %% ../nbs/15_evaluation.ipynb #e8394b38
-def pix2pixhd_row(opt, val: dict, segmenter, seed: int = 0) -> dict:
+def pix2pixhd_row(opt: Options, val: dict, segmenter: nn.Module, seed: int = 0) -> dict:
     "Train a pix2pixHD `opt` (a toy-data run) and score its synthesis of `val` (dict of stacked label, inst, image)."
     t0 = time.perf_counter()
     tr = Trainer(opt.replace(seed=seed), progress=False, log=lambda m: None).fit()
@@ -150,12 +150,12 @@ def results_table(rows: dict, paper: dict = PAPER_TABLE1) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/15_evaluation.ipynb #99fd3288
-def save_segmenter(seg: Segmenter, path) -> Path:
+def save_segmenter(seg: Segmenter, path: str | Path) -> Path:
     "Save a `Segmenter`'s configuration and weights (loadable with weights_only=True)."
     return atomic_save({'format': 'pix2pixhd-segmenter-v1', 'n_classes': seg.n_classes, 'width': seg.width,
                         'depth': seg.depth, 'state_dict': seg.state_dict()}, path)
 
-def load_segmenter(spec: str, device='cpu') -> nn.Module:
+def load_segmenter(spec: str, device: str | torch.device = 'cpu') -> nn.Module:
     "A segmenter from a `save_segmenter` file, a TorchScript file, or 'package.module:factory' (called with no arguments)."
     p = Path(spec)
     if p.is_file():
@@ -184,8 +184,8 @@ def _stack(ds, keys=('label', 'inst', 'image'), limit: int = 0) -> dict:
     items = [ds[i] for i in range(n)]
     return {k: torch.stack([it[k] for it in items]) for k in keys if k in items[0]}
 
-def evaluate_checkpoint(checkpoint, segmenter: nn.Module | str | None = None, dataroot=None, phase: str = 'val',
-                        how_many: int = 0, device='cpu', segmenter_iters: int = 600, log=print) -> dict:
+def evaluate_checkpoint(checkpoint: str | Path, segmenter: nn.Module | str | None = None, dataroot: str | Path | None = None, phase: str = 'val',
+                        how_many: int = 0, device: str | torch.device = 'cpu', segmenter_iters: int = 600, log: typing.Callable[[str], None] = print) -> dict:
     "Rows {'pix2pixHD (checkpoint)': scores, 'oracle (real photos)': scores} for a trained model on a dataset split."
     model = load_model(checkpoint, device)
     opt = model.opt if dataroot is None else model.opt.replace(dataroot=dataroot)
@@ -213,20 +213,3 @@ def evaluate_checkpoint(checkpoint, segmenter: nn.Module | str | None = None, da
     return {'pix2pixHD (checkpoint)': score_images(segmenter, fakes, data['label'], data['image'], n),
             'oracle (real photos)': score_images(segmenter, data['image'], data['label'], data['image'], n)}
 
-@call_parse
-def eval_cli(checkpoint: Param("training checkpoint (file or run folder)", str) = None,
-             segmenter: Param("save_segmenter file, TorchScript file, or module:function (default for ToyStreets: train one)", str) = None,
-             dataroot: Param("dataset root (default: the run's)", str) = None,
-             phase: Param("split to score", str) = 'val',
-             how_many: Param("at most this many items (0: all)", int) = 0,
-             out: Param("also write the scores as JSON here", str) = None,
-             segmenter_iters: Param("iterations when a ToyStreets segmenter has to be trained", int) = 600,
-             device: Param("'cpu' or 'cuda'", str) = 'cpu'):
-    "Score a trained model the paper's way: segment its synthesized images, compare with the input labels (plus an oracle row)."
-    try:
-        if checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
-        rows = evaluate_checkpoint(checkpoint, segmenter, dataroot, phase, how_many, device, segmenter_iters)
-    except (ValueError, CheckpointError, DataError, OSError) as e:
-        print(f"pix2pixhd_eval: error: {e}", file=sys.stderr); sys.exit(2)
-    print(results_table(rows, paper={}))
-    if out: Path(out).write_text(json.dumps(rows, indent=1))

@@ -4,6 +4,7 @@
 
 # %% ../nbs/05_global_generator.ipynb #f73c30b1
 from __future__ import annotations
+import typing
 import torch
 import torch.utils.checkpoint
 from torch import nn
@@ -25,7 +26,7 @@ def _pad(padding_type, p):
 
 class ResnetBlock(nn.Module):
     "The paper's `Rk`: `x + [pad, conv3x3, norm, relu, pad, conv3x3, norm](x)`, no activation after the sum."
-    def __init__(self, dim, norm='instance', padding_type='reflect'):
+    def __init__(self, dim: int, norm: str | typing.Callable = 'instance', padding_type: str = 'reflect'):
         super().__init__()
         norm_layer, layers = get_norm_layer(norm), []
         for last in (False, True):
@@ -35,12 +36,12 @@ class ResnetBlock(nn.Module):
         self.conv_block = nn.Sequential(*layers)  # the reference's name, so its checkpoints load
         self.checkpoint = False                   # recompute the block in backward instead of storing its activations
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor):
         if self.checkpoint and torch.is_grad_enabled() and x.requires_grad:
             return x + torch.utils.checkpoint.checkpoint(self.conv_block, x, use_reentrant=False)
         return x + self.conv_block(x)
 
-def run_checkpointed(seq: nn.Sequential, x):
+def run_checkpointed(seq: nn.Sequential, x: torch.Tensor):
     "Run `seq`, recomputing each run of layers between `ResnetBlock`s in backward (the blocks do their own)."
     seg = []
     def flush(x):
@@ -61,8 +62,8 @@ def set_checkpointing(net: nn.Module, enabled: bool = True) -> int:
 # %% ../nbs/05_global_generator.ipynb #aafadbe3
 class GlobalGenerator(nn.Module):
     "pix2pixHD's G1: c7s1-ngf, d(2ngf)..., R(ngf*2^n_downsampling) x n_blocks, u..., c7s1-output_nc + Tanh."
-    def __init__(self, input_nc, output_nc, ngf=64, n_downsampling=4, n_blocks=9, norm='instance',
-                 padding_type='reflect'):
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_downsampling: int = 4, n_blocks: int = 9, norm: str | typing.Callable = 'instance',
+                 padding_type: str = 'reflect'):
         super().__init__()
         if n_blocks < 0 or n_downsampling < 0: raise ValueError("n_blocks and n_downsampling must be >= 0")
         norm_layer = get_norm_layer(norm)
@@ -82,14 +83,14 @@ class GlobalGenerator(nn.Module):
         self.checkpoint = False             # recompute the layers between residual blocks in backward
         init_weights(self)
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor):
         "`input`: Float[B,input_nc,H,W], H and W multiples of 2**n_downsampling -> Float[B,output_nc,H,W] in [-1,1]."
         check_divisible(*input.shape[-2:], 2**self.n_downsampling, f"GlobalGenerator (n_downsampling={self.n_downsampling}) input")
         if self.checkpoint and torch.is_grad_enabled(): return run_checkpointed(self.model, input)
         return self.model(input)
 
 # %% ../nbs/05_global_generator.ipynb #e47f5491
-def layer_table(net, input_shape, layers=None):
+def layer_table(net: nn.Module, input_shape: tuple[int, ...], layers: typing.Sequence[int] | None = None):
     "Rows (name, out_shape, params, MACs) for each layer of `layers` (default `net.model`) from a shape-only pass; moves `net` to the meta device."
     layers = list(net.model) if layers is None else layers
     rows, hooks = [], []

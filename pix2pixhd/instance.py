@@ -5,7 +5,8 @@
 # %% ../nbs/09_instance_maps.ipynb #196f3fee
 from __future__ import annotations
 import torch
-from .data import one_hot, instance_boundaries
+from .data import one_hot
+from .viz import instance_boundaries
 
 # %% auto #0
 __all__ = ['instance_edges', 'input_channels', 'label_input', 'generator_input', 'same_class_boundaries']

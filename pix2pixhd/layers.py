@@ -4,6 +4,7 @@
 
 # %% ../nbs/03_layers.ipynb #4740c769
 from __future__ import annotations
+import typing
 import contextlib, functools
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'frozen', 'read_state_dict', 'load_checkpoint',
-           'load_matching']
+__all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads', 'threads', 'fit_l1',
+           'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -23,7 +24,7 @@ class _NoNorm:
 
 _NORMS = ('batch', 'instance', 'none')
 
-def get_norm_layer(norm='batch'):
+def get_norm_layer(norm: str | typing.Callable = 'batch'):
     "A callable `num_features -> nn.Module` for `norm` in 'batch', 'instance', 'none' (a callable is returned as is)."
     if callable(norm): return norm
     if norm == 'batch': return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
@@ -37,7 +38,7 @@ def _is_batch_norm(norm_layer):
     return isinstance(f, type) and issubclass(f, nn.modules.batchnorm._BatchNorm)
 
 # %% ../nbs/03_layers.ipynb #ae11cdb4
-def init_weights(net, init_gain=0.02):
+def init_weights(net: nn.Module, init_gain: float = 0.02):
     "Conv/ConvTranspose weights ~ N(0, init_gain), BatchNorm weights ~ N(1, init_gain), biases 0. Returns `net`."
     def init_fn(m):
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
@@ -49,7 +50,7 @@ def init_weights(net, init_gain=0.02):
     return net.apply(init_fn)
 
 # %% ../nbs/03_layers.ipynb #5f7ed539
-def n_params(net, trainable=True):
+def n_params(net: nn.Module, trainable: bool = True):
     "Number of (trainable) parameters of `net`."
     return sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable)
 
@@ -57,7 +58,7 @@ def n_params(net, trainable=True):
 class GANLoss(nn.Module):
     "GAN objective on discriminator outputs: 'vanilla' (BCE with logits), 'lsgan' (MSE to 1/0) or 'hinge'."
     modes = ('vanilla', 'lsgan', 'hinge')
-    def __init__(self, mode='lsgan', target_real_label=1.0, target_fake_label=0.0):
+    def __init__(self, mode: str = 'lsgan', target_real_label: float = 1.0, target_fake_label: float = 0.0):
         super().__init__()
         if mode not in self.modes: raise ValueError(f"unknown GAN mode {mode!r}; choose one of {', '.join(map(repr, self.modes))}")
         self.mode = mode
@@ -72,7 +73,7 @@ class GANLoss(nn.Module):
         if self.mode == 'vanilla': return F.binary_cross_entropy_with_logits(pred, target)
         return F.mse_loss(pred, target)
 
-    def forward(self, prediction, target_is_real, for_discriminator=True):
+    def forward(self, prediction: torch.Tensor | list, target_is_real: bool, for_discriminator: bool = True):
         "Loss of `prediction` (tensor, or list over scales of tensors / feature lists ending in the prediction)."
         if isinstance(prediction, torch.Tensor): return self._one(prediction, target_is_real, for_discriminator)
         loss = 0
@@ -80,6 +81,13 @@ class GANLoss(nn.Module):
             if isinstance(p, (list, tuple)): p = p[-1]
             loss = loss + self._one(p, target_is_real, for_discriminator)
         return loss
+
+# %% ../nbs/03_layers.ipynb #243014a2
+def lr_factor(epoch: int, niter: int, niter_decay: int) -> float:
+    "Learning-rate multiplier for 0-based `epoch`: 1 for `niter` epochs, then linear decay over `niter_decay`."
+    if epoch < niter or niter_decay == 0: return 1.0
+    return max(0.0, 1.0 - (epoch - niter) / niter_decay)
+
 
 # %% ../nbs/03_layers.ipynb #3b092178
 @contextlib.contextmanager
@@ -92,19 +100,45 @@ def frozen(net: nn.Module):
         for p, f in flags: p.requires_grad_(f)
 
 
+# %% ../nbs/03_layers.ipynb #c419c8ee
+def set_threads(n: int) -> int:
+    "Set torch's intra-op thread count to `n`; returns the count before, to restore later."
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return before
+
+@contextlib.contextmanager
+def threads(n: int):
+    "Run the block with `n` threads, then restore the count before it."
+    before = set_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
+
+# %% ../nbs/03_layers.ipynb #df8054a4
+def fit_l1(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, params: typing.Iterable | None = None,
+           batch_size: int = 8, lr: float = 2e-4) -> list[float]:
+    "Fit `net(x[i]) ≈ y[i]` with L1 and Adam(lr, betas=(0.5, 0.999)) over `params` (default: all of `net`) for `steps` random minibatches; the loss history."
+    opt, history = torch.optim.Adam(net.parameters() if params is None else params, lr=lr, betas=(0.5, 0.999)), []
+    for _ in range(steps):
+        i = torch.randint(0, len(x), (batch_size,))
+        loss = F.l1_loss(net(x[i]), y[i])
+        opt.zero_grad(); loss.backward(); opt.step()
+        history.append(loss.item())
+    return history
+
 # %% ../nbs/03_layers.ipynb #1e61adc0
-def read_state_dict(path_or_state_dict):
+def read_state_dict(path_or_state_dict: str | Path | dict):
     "A state dict from a `.pth` file (loaded with `weights_only=True`) or a dict, without any `module.` prefixes."
     sd = path_or_state_dict
     if isinstance(sd, (str, Path)): sd = torch.load(sd, map_location='cpu', weights_only=True)
     if not isinstance(sd, dict): raise TypeError(f"expected a state dict or a path to one, got {type(sd).__name__}")
     return {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
 
-def load_checkpoint(net, path_or_state_dict, strict=True):
+def load_checkpoint(net: nn.Module, path_or_state_dict: str | Path | dict, strict: bool = True):
     "Load a checkpoint (e.g. the official `latest_net_G.pth`) into `net`; returns `load_state_dict`'s result."
     return net.load_state_dict(read_state_dict(path_or_state_dict), strict=strict)
 
-def load_matching(net, src):
+def load_matching(net: nn.Module, src: nn.Module | dict | str | Path):
     "Load every tensor of `src` (module, state dict or path) whose key `net` also has; shapes must agree. Returns `net`'s keys left untouched."
     sd = src.state_dict() if isinstance(src, nn.Module) else read_state_dict(src)
     own = net.state_dict()

@@ -4,6 +4,7 @@
 
 # %% ../nbs/08_losses.ipynb #e9cd502c
 from __future__ import annotations
+from pathlib import Path
 import os, socket
 import torch
 import torch.utils.checkpoint
@@ -19,11 +20,11 @@ __all__ = ['VGG19_URL', 'VGG19_LAYERS', 'VGG_LOSS_WEIGHTS', 'FeatureMatchingLoss
 # %% ../nbs/08_losses.ipynb #01396786
 class FeatureMatchingLoss(nn.Module):
     "Paper Eq. (4): lambda_feat * sum over scales k and layers i (not the last) of 4/(n_layers+1) * 1/num_D * L1(D_k^i(fake), D_k^i(real))."
-    def __init__(self, lambda_feat=10.0):
+    def __init__(self, lambda_feat: float = 10.0):
         super().__init__()
         self.lambda_feat = lambda_feat
 
-    def forward(self, pred_fake, pred_real):
+    def forward(self, pred_fake: list[list[torch.Tensor]], pred_real: list[list[torch.Tensor]]):
         "`pred_fake`, `pred_real`: a MultiscaleDiscriminator's outputs (lists over scales of feature lists)."
         if len(pred_fake) != len(pred_real): raise ValueError(f"{len(pred_fake)} fake scales vs {len(pred_real)} real ones")
         num_D, loss = len(pred_fake), 0.
@@ -52,7 +53,7 @@ def _online(host='download.pytorch.org', timeout=3.0):
         with socket.create_connection((host, 443), timeout=timeout): return True
     except OSError: return False
 
-def vgg19_state_dict(weights_path=None, download=True):
+def vgg19_state_dict(weights_path: str | Path | None = None, download: bool = True):
     "ImageNet VGG19 `features` weights (keys '0.weight' ...) from `weights_path`, the torch hub cache, or a download."
     if weights_path is None:
         cached = os.path.join(torch.hub.get_dir(), 'checkpoints', os.path.basename(VGG19_URL))
@@ -73,7 +74,7 @@ def _features_only(sd):
 
 class VGG19Features(nn.Module):
     "Frozen VGG19 returning relu1_1, relu2_1, relu3_1, relu4_1, relu5_1; `weights='imagenet'` or None (random)."
-    def __init__(self, weights='imagenet', weights_path=None, download=True):
+    def __init__(self, weights: str | None = 'imagenet', weights_path: str | Path | None = None, download: bool = True):
         super().__init__()
         self.features = vgg19_layers()
         if weights_path is not None or weights == 'imagenet':
@@ -83,7 +84,7 @@ class VGG19Features(nn.Module):
 
     checkpoint = False   # recompute each stage (relu1_1 … relu5_1) in backward instead of storing its activations
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor):
         out, start = [], 0
         for end in VGG19_LAYERS:
             stage = self.features[start:end + 1]
@@ -95,10 +96,10 @@ class VGG19Features(nn.Module):
 
 class VGGLoss(nn.Module):
     "lambda_vgg * sum_i w_i * L1(VGG_i(fake), VGG_i(real)), relu1_1..relu5_1, w = 1/32, 1/16, 1/8, 1/4, 1."
-    def __init__(self, lambda_vgg=10.0, weights='imagenet', weights_path=None, download=True):
+    def __init__(self, lambda_vgg: float = 10.0, weights: str | None = 'imagenet', weights_path: str | Path | None = None, download: bool = True):
         super().__init__()
         self.lambda_vgg, self.vgg = lambda_vgg, VGG19Features(weights, weights_path, download)
 
-    def forward(self, fake, real):
+    def forward(self, fake: torch.Tensor, real: torch.Tensor):
         with torch.no_grad(): fr = self.vgg(real)    # the target: no graph needed
         return self.lambda_vgg * sum(w * F.l1_loss(a, b) for w, a, b in zip(VGG_LOSS_WEIGHTS, self.vgg(fake), fr))

@@ -4,6 +4,7 @@
 
 # %% ../nbs/12_pix2pixhd.ipynb #3d84d666
 from __future__ import annotations
+import typing
 import contextlib, dataclasses, difflib, math
 from dataclasses import dataclass
 import torch
@@ -20,76 +21,72 @@ _all_ = ['frozen']   # re-exported: it lived here first
 
 # %% auto #0
 __all__ = ['PRESETS', 'ARCH_OPTIONS', 'Options', 'get_options', 'generator_input_nc', 'discriminator_input_nc', 'size_divisor',
-           'define_G', 'define_D', 'define_E', 'Pix2PixHD', 'NonFiniteLoss', 'train_step', 'synthesize',
-           'OptionsMismatch', 'check_compatible', 'frozen']
+           'define_G', 'define_D', 'define_E', 'Pix2PixHD', 'NonFiniteLoss', 'train_step', 'reference_train_step',
+           'synthesize', 'OptionsMismatch', 'check_compatible', 'frozen']
 
 # %% ../nbs/12_pix2pixhd.ipynb #f2b955bd
 _CHOICES = dict(dataset_mode=('toy', 'folder', 'cityscapes', 'aligned'), netG=('global', 'local'),
                 norm=('instance', 'batch', 'none'), precision=('fp32', 'bf16', 'fp16', 'auto'),
                 resize_or_crop=('scale_width', 'resize', 'scale_width_and_crop', 'resize_and_crop', 'crop', 'none'))
 
+def _opt(default, group: str, help: str = ''):
+    "A dataclass field of `Options` with its command-line group and help text."
+    return dataclasses.field(default=default, metadata={'group': group, 'help': help})
+
 @dataclass
 class Options:
     "Every option of a pix2pixHD run; names and defaults follow the reference's base/train options."
-    # experiment
-    name: str = 'label2city'            # run folder under checkpoints_dir
-    checkpoints_dir: str = 'checkpoints'
-    seed: int = 0
-    # data
-    dataset_mode: str = 'folder'        # 'toy' (built-in ToyStreets), 'folder' (train_label/_inst/_img), 'cityscapes', 'aligned' (A|B)
-    dataroot: str | None = None
-    label_nc: int = 35                  # classes in the label maps; 0: the label is an RGB image
-    output_nc: int = 3
-    no_instance: bool = False           # no instance maps (no boundary channel)
-    loadSize: int = 1024                # images are scaled to this width ('scale_width') or size ('resize')
-    fineSize: int = 512                 # crop size for the '*crop' modes
-    resize_or_crop: str = 'scale_width'
-    no_flip: bool = False
-    toy_n: int = 200                    # ToyStreets training scenes (dataset_mode='toy'); height = loadSize // 2
-    batchSize: int = 1
-    nThreads: int = 2                   # DataLoader workers
-    # generator
-    netG: str = 'global'                # 'global' (G1) or 'local' (G1 + local enhancers)
-    ngf: int = 64
-    n_downsample_global: int = 4
-    n_blocks_global: int = 9
-    n_local_enhancers: int = 1
-    n_blocks_local: int = 3
-    norm: str = 'instance'
-    # discriminator and losses
-    ndf: int = 64
-    num_D: int = 2
-    n_layers_D: int = 3
-    lambda_feat: float = 10.0           # weight of feature matching and of the VGG loss
-    no_ganFeat_loss: bool = False
-    no_vgg_loss: bool = False
-    no_lsgan: bool = False              # vanilla (BCE) GAN loss instead of least squares
-    vgg_weights: str | None = None      # local copy of torchvision's vgg19-dcbb9e9d.pth; 'random' for benchmarks only
-    # instance-level feature encoder
-    instance_feat: bool = False
-    feat_num: int = 3
-    nef: int = 16
-    n_downsample_E: int = 4
-    n_clusters: int = 10
-    # optimisation
-    lr: float = 2e-4
-    beta1: float = 0.5
-    niter: int = 100                    # epochs at the initial learning rate
-    niter_decay: int = 100              # epochs of linear decay to zero
-    niter_fix_global: int = 0           # epochs training only the local enhancer (then everything)
-    load_pretrain: str = ''             # a coarser run (folder or checkpoint) to start from
-    # speed and memory
-    precision: str = 'fp32'             # 'auto': bf16 on GPUs that have it, else fp16 on CUDA, fp32 on CPU
-    channels_last: bool = False
-    checkpoint_activations: bool = False  # recompute residual blocks (and VGG stages) in backward
-    compile: bool = False               # torch.compile the generator and discriminator
-    # bookkeeping
-    max_iters: int = 0                  # stop after this many iterations in all (0: run the schedule)
-    print_freq: int = 100
-    display_freq: int = 500             # sample grid every N iterations
-    save_latest_freq: int = 1000
-    save_epoch_freq: int = 10
-    tf_log: bool = False                # TensorBoard (needs the `tensorboard` extra)
+    name: str = _opt('label2city', 'experiment', 'run folder under checkpoints_dir')
+    checkpoints_dir: str = _opt('checkpoints', 'experiment')
+    seed: int = _opt(0, 'experiment')
+    dataset_mode: str = _opt('folder', 'data', "'toy' (built-in ToyStreets), 'folder' (train_label/_inst/_img), 'cityscapes', 'aligned' (A|B)")
+    dataroot: str | None = _opt(None, 'data')
+    label_nc: int = _opt(35, 'data', 'classes in the label maps; 0: the label is an RGB image')
+    output_nc: int = _opt(3, 'data')
+    no_instance: bool = _opt(False, 'data', 'no instance maps (no boundary channel)')
+    loadSize: int = _opt(1024, 'data', "images are scaled to this width ('scale_width') or size ('resize')")
+    fineSize: int = _opt(512, 'data', "crop size for the '*crop' modes")
+    resize_or_crop: str = _opt('scale_width', 'data')
+    no_flip: bool = _opt(False, 'data')
+    toy_n: int = _opt(200, 'data', "ToyStreets training scenes (dataset_mode='toy'); height = loadSize // 2")
+    batchSize: int = _opt(1, 'data')
+    nThreads: int = _opt(2, 'data', 'DataLoader workers')
+    netG: str = _opt('global', 'generator', "'global' (G1) or 'local' (G1 + local enhancers)")
+    ngf: int = _opt(64, 'generator')
+    n_downsample_global: int = _opt(4, 'generator')
+    n_blocks_global: int = _opt(9, 'generator')
+    n_local_enhancers: int = _opt(1, 'generator')
+    n_blocks_local: int = _opt(3, 'generator')
+    norm: str = _opt('instance', 'generator')
+    ndf: int = _opt(64, 'discriminator and losses')
+    num_D: int = _opt(2, 'discriminator and losses')
+    n_layers_D: int = _opt(3, 'discriminator and losses')
+    lambda_feat: float = _opt(10.0, 'discriminator and losses', 'weight of feature matching and of the VGG loss')
+    no_ganFeat_loss: bool = _opt(False, 'discriminator and losses')
+    no_vgg_loss: bool = _opt(False, 'discriminator and losses')
+    no_lsgan: bool = _opt(False, 'discriminator and losses', 'vanilla (BCE) GAN loss instead of least squares')
+    vgg_weights: str | None = _opt(None, 'discriminator and losses', "local copy of torchvision's vgg19-dcbb9e9d.pth; 'random' for benchmarks only")
+    instance_feat: bool = _opt(False, 'instance-level feature encoder')
+    feat_num: int = _opt(3, 'instance-level feature encoder')
+    nef: int = _opt(16, 'instance-level feature encoder')
+    n_downsample_E: int = _opt(4, 'instance-level feature encoder')
+    n_clusters: int = _opt(10, 'instance-level feature encoder')
+    lr: float = _opt(2e-4, 'optimisation')
+    beta1: float = _opt(0.5, 'optimisation')
+    niter: int = _opt(100, 'optimisation', 'epochs at the initial learning rate')
+    niter_decay: int = _opt(100, 'optimisation', 'epochs of linear decay to zero')
+    niter_fix_global: int = _opt(0, 'optimisation', 'epochs training only the local enhancer (then everything)')
+    load_pretrain: str = _opt('', 'optimisation', 'a coarser run (folder or checkpoint) to start from')
+    precision: str = _opt('fp32', 'speed and memory', "'auto': bf16 on GPUs that have it, else fp16 on CUDA, fp32 on CPU")
+    channels_last: bool = _opt(False, 'speed and memory')
+    checkpoint_activations: bool = _opt(False, 'speed and memory', 'recompute residual blocks (and VGG stages) in backward')
+    compile: bool = _opt(False, 'speed and memory', 'torch.compile the generator and discriminator')
+    max_iters: int = _opt(0, 'bookkeeping', 'stop after this many iterations in all (0: run the schedule)')
+    print_freq: int = _opt(100, 'bookkeeping')
+    display_freq: int = _opt(500, 'bookkeeping', 'sample grid every N iterations')
+    save_latest_freq: int = _opt(1000, 'bookkeeping')
+    save_epoch_freq: int = _opt(10, 'bookkeeping')
+    tf_log: bool = _opt(False, 'bookkeeping', 'TensorBoard (needs the `tensorboard` extra)')
 
     def __post_init__(self):
         for k, allowed in _CHOICES.items():
@@ -222,7 +219,7 @@ class Pix2PixHD(nn.Module):
         if self.netE is not None: g_in = torch.cat([cond, self.run('E')(real, inst).to(cond.dtype)], 1)
         return cond, real, self.run('G')(g_in)
 
-    def discriminator_loss(self, cond, fake, real):
+    def discriminator_loss(self, cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor):
         "D on (cond, fake.detach()) and (cond, real): (loss_D halved, {'D_fake', 'D_real'}, D's features of the real pair, detached)."
         fake_pair, real_pair = torch.cat([cond, fake.detach()], 1), torch.cat([cond, real.to(fake.dtype)], 1)
         if self.opt.norm in ('instance', 'none'):       # per-sample ops: one batched call == two calls
@@ -233,14 +230,14 @@ class Pix2PixHD(nn.Module):
         losses = {'D_fake': self.criterionGAN(pred_fake, False), 'D_real': self.criterionGAN(pred_real, True)}
         return (losses['D_fake'] + losses['D_real']) * 0.5, losses, [[f.detach() for f in s] for s in pred_real]
 
-    def adversarial_losses(self, cond, fake, pred_real) -> dict:
+    def adversarial_losses(self, cond: torch.Tensor, fake: torch.Tensor, pred_real: list) -> dict:
         "G's GAN loss and feature matching, through D with D's weights frozen: {'G_GAN'[, 'G_GAN_Feat']}."
         with frozen(self.netD) as D: pred_fake = D(torch.cat([cond, fake], 1))
         losses = {'G_GAN': self.criterionGAN(pred_fake, True, for_discriminator=False)}
         if self.criterionFeat is not None: losses['G_GAN_Feat'] = self.criterionFeat(pred_fake, pred_real)
         return losses
 
-    def vgg_loss(self, fake, real) -> dict:
+    def vgg_loss(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
         "{'G_VGG': ...}, or {} without the VGG term."
         return {} if self.criterionVGG is None else {'G_VGG': self.criterionVGG(fake.float(), real.float())}
 
@@ -255,7 +252,7 @@ class Pix2PixHD(nn.Module):
 class NonFiniteLoss(FloatingPointError):
     "A loss became NaN or infinite; no weights were changed by that iteration."
 
-def train_step(model: Pix2PixHD, batch: dict, optimizer_G, optimizer_D, scaler=None, autocast=None):
+def train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim.Optimizer, optimizer_D: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None, autocast: typing.Callable | None = None):
     "One pix2pixHD iteration: forward, D and G backward, G step, D step. Returns ({loss name: float}, fake)."
     optimizer_G.zero_grad(set_to_none=True); optimizer_D.zero_grad(set_to_none=True)
     ac = autocast or contextlib.nullcontext()
@@ -280,10 +277,26 @@ def train_step(model: Pix2PixHD, batch: dict, optimizer_G, optimizer_D, scaler=N
     if scaler is not None: scaler.update()
     return values, fake.detach()
 
+# %% ../nbs/12_pix2pixhd.ipynb #0da48663
+def reference_train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim.Optimizer, optimizer_D: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None, autocast: typing.Callable | None = None):
+    "The reference's iteration, as its train.py and pix2pixHD_model.py run it (fp32): three D calls, D's weight gradients computed in G's backward and then zeroed. For checks and benchmarks; `train_step` is what trains."
+    m = model
+    cond, real, _ = m.encode_input(batch)
+    fake = m.netG(cond)
+    pred_fake_pool = m.netD(torch.cat([cond, fake.detach()], 1))
+    pred_real = m.netD(torch.cat([cond, real], 1))
+    pred_fake = m.netD(torch.cat([cond, fake], 1))
+    loss_D = (m.criterionGAN(pred_fake_pool, False) + m.criterionGAN(pred_real, True)) * 0.5
+    loss_G = m.criterionGAN(pred_fake, True)
+    if m.criterionFeat is not None: loss_G = loss_G + m.criterionFeat(pred_fake, pred_real)
+    if m.criterionVGG is not None: loss_G = loss_G + m.criterionVGG(fake, real)
+    optimizer_G.zero_grad(); loss_G.backward(); optimizer_G.step()
+    optimizer_D.zero_grad(); loss_D.backward(); optimizer_D.step()
+
 # %% ../nbs/12_pix2pixhd.ipynb #d08da25a
 @torch.no_grad()
-def synthesize(model: Pix2PixHD, label, inst=None, image=None, features=None, clusters=None, choice=None,
-               inst_choice=None, generator=None):
+def synthesize(model: Pix2PixHD, label: torch.Tensor, inst: torch.Tensor | None = None, image: torch.Tensor | None = None, features: torch.Tensor | None = None, clusters: dict | None = None, choice: dict | None = None,
+               inst_choice: dict | None = None, generator: torch.Generator | None = None):
     "Synthesize Float[B,3,H,W] in [-1,1] from `label` ([H,W] or [B,H,W]) and `inst`; see above for the feature map."
     opt, was_training = model.opt, model.training
     label = label[None] if label.dim() == 2 else label
@@ -314,7 +327,7 @@ ARCH_OPTIONS = ('label_nc', 'output_nc', 'no_instance', 'netG', 'ngf', 'n_downsa
 class OptionsMismatch(ValueError):
     "A checkpoint was trained with network options that differ from the ones asked for."
 
-def check_compatible(saved: dict | Options, opt: Options, what: str = 'checkpoint', keys=ARCH_OPTIONS):
+def check_compatible(saved: dict | Options, opt: Options, what: str = 'checkpoint', keys: typing.Sequence[str] = ARCH_OPTIONS):
     "Raise `OptionsMismatch` listing every network-shaping option where `saved` differs from `opt`."
     saved = saved.to_dict() if isinstance(saved, Options) else saved
     diff = [f"{k}: trained with {saved[k]!r}, asked for {getattr(opt, k)!r}" for k in keys

@@ -4,25 +4,26 @@
 
 # %% ../nbs/04_pix2pix.ipynb #3a3d83ab
 from __future__ import annotations
+import typing
 import copy
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .data import one_hot, check_divisible
-from .layers import get_norm_layer, _is_batch_norm, init_weights, n_params, GANLoss, frozen
+from .layers import get_norm_layer, _is_batch_norm, init_weights, n_params, GANLoss, frozen, lr_factor
 _all_ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss']   # re-exported: they lived here first
 
 # %% auto #0
 __all__ = ['UnetSkipConnectionBlock', 'check_unet_size', 'UnetGenerator', 'PatchDiscriminator', 'receptive_field',
-           'empirical_receptive_field', 'train_step', 'linear_decay', 'make_optimizers', 'pix2pix_input',
-           'CachedDataset', 'train_pix2pix', 'rgb_to_lab', 'lab_histogram_intersection', 'high_frequency_energy',
-           'synthesize', 'get_norm_layer', 'init_weights', 'n_params', 'GANLoss']
+           'empirical_receptive_field', 'pix2pix_step', 'make_optimizers', 'pix2pix_input', 'CachedDataset',
+           'train_pix2pix', 'rgb_to_lab', 'lab_histogram_intersection', 'high_frequency_energy', 'pix2pix_synthesize',
+           'get_norm_layer', 'init_weights', 'n_params', 'GANLoss']
 
 # %% ../nbs/04_pix2pix.ipynb #ac2a892d
 class UnetSkipConnectionBlock(nn.Module):
     "One U-Net level: `down -> submodule -> up`, with the input concatenated to the output (except outermost)."
-    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
-                 norm_layer=nn.BatchNorm2d, use_dropout=False):
+    def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None, submodule: nn.Module | None = None, outermost: bool = False, innermost: bool = False,
+                 norm_layer: typing.Callable = nn.BatchNorm2d, use_dropout: bool = False):
         super().__init__()
         self.outermost = outermost
         use_bias = not _is_batch_norm(norm_layer)
@@ -42,7 +43,7 @@ class UnetSkipConnectionBlock(nn.Module):
             if use_dropout: model.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*model)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor):
         return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
 
 # %% ../nbs/04_pix2pix.ipynb #574908b7
@@ -52,7 +53,7 @@ def _fitting_num_downs(h, w):
     while h % 2 == 0 and w % 2 == 0 and h > 1 and w > 1: h, w, n = h // 2, w // 2, n + 1
     return n
 
-def check_unet_size(height, width, num_downs):
+def check_unet_size(height: int, width: int, num_downs: int):
     "Raise a ValueError naming the sizes and the `num_downs` that fit unless `height`, `width` are divisible by 2**num_downs."
     try: check_divisible(height, width, 2 ** num_downs, what=f"UnetGenerator(num_downs={num_downs}) input")
     except ValueError as e:
@@ -64,7 +65,7 @@ def check_unet_size(height, width, num_downs):
 # %% ../nbs/04_pix2pix.ipynb #69b52ad1
 class UnetGenerator(nn.Module):
     "pix2pix's U-Net generator, as in the reference: `num_downs` levels, widths ngf*(1,2,4,8,8,...), Tanh output."
-    def __init__(self, input_nc, output_nc, num_downs=8, ngf=64, norm='batch', use_dropout=True):
+    def __init__(self, input_nc: int, output_nc: int, num_downs: int = 8, ngf: int = 64, norm: str | typing.Callable = 'batch', use_dropout: bool = True):
         super().__init__()
         if num_downs < 5: raise ValueError(f"num_downs must be >= 5 (the widths ngf*1,2,4,8 need 5 levels), got {num_downs}")
         self.input_nc, self.output_nc, self.num_downs = input_nc, output_nc, num_downs
@@ -78,14 +79,14 @@ class UnetGenerator(nn.Module):
         self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True,
                                              norm_layer=norm_layer)
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor):
         check_unet_size(input.shape[-2], input.shape[-1], self.num_downs)
         return self.model(input)
 
 # %% ../nbs/04_pix2pix.ipynb #4cb0afb1
 class PatchDiscriminator(nn.Module):
     "The N×N PatchGAN of pix2pix (`NLayerDiscriminator` in the reference); `n_layers=3` gives 70×70 patches."
-    def __init__(self, input_nc, ndf=64, n_layers=3, norm='batch'):
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str | typing.Callable = 'batch'):
         super().__init__()
         norm_layer = get_norm_layer(norm)
         use_bias = not _is_batch_norm(norm_layer)
@@ -102,10 +103,10 @@ class PatchDiscriminator(nn.Module):
         seq += [nn.Conv2d(ndf * nf_mult, 1, kernel_size=kw, stride=1, padding=padw)]  # one logit per patch
         self.model = nn.Sequential(*seq)
 
-    def forward(self, input): return self.model(input)
+    def forward(self, input: torch.Tensor): return self.model(input)
 
 # %% ../nbs/04_pix2pix.ipynb #3d085ff5
-def receptive_field(layers):
+def receptive_field(layers: typing.Sequence[tuple[int, int]]):
     "Closed-form receptive field (pixels) of a conv stack given as `[(kernel, stride), ...]`."
     r, jump = 1, 1
     for k, s in layers: r, jump = r + (k - 1) * jump, jump * s
@@ -127,7 +128,7 @@ def _strip_for_rf(net):
             with torch.no_grad(): b.zero_()
     return net
 
-def empirical_receptive_field(net, in_channels, size):
+def empirical_receptive_field(net: nn.Module, in_channels: int, size: int | tuple[int, int]):
     "(height, width) of the input region that gets gradient from the centre output unit of `net` on a `size` input."
     h, w = (size, size) if isinstance(size, int) else size
     net = _strip_for_rf(net)
@@ -139,7 +140,7 @@ def empirical_receptive_field(net, in_channels, size):
     return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
 
 # %% ../nbs/04_pix2pix.ipynb #70e8d64f
-def train_step(netG, netD, optG, optD, real_A, real_B, criterionGAN=None, lambda_L1=100.0):
+def pix2pix_step(netG: nn.Module, netD: nn.Module | None, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer | None, real_A: torch.Tensor, real_B: torch.Tensor, criterionGAN: nn.Module | None = None, lambda_L1: float = 100.0):
     "One pix2pix iteration (D step, then G step). `netD=None`: L1 only; `lambda_L1=0`: cGAN only. Returns (losses, fake_B)."
     fake_B = netG(real_A)
     losses = {}
@@ -165,18 +166,14 @@ def train_step(netG, netD, optG, optD, real_A, real_B, criterionGAN=None, lambda
     return losses, fake_B.detach()
 
 # %% ../nbs/04_pix2pix.ipynb #61a7e204
-def linear_decay(niter, niter_decay):
-    "LambdaLR rule of the reference: factor 1 for `niter` epochs, then linear decay over `niter_decay` epochs."
-    return lambda epoch: 1.0 - max(0, epoch + 1 - niter) / float(niter_decay + 1)
-
-def make_optimizers(netG, netD=None, lr=2e-4, beta1=0.5):
+def make_optimizers(netG: nn.Module, netD: nn.Module | None = None, lr: float = 2e-4, beta1: float = 0.5):
     "Adam(lr, betas=(beta1, 0.999)) for G and (if given) D, as pix2pix uses."
     optG = torch.optim.Adam(netG.parameters(), lr=lr, betas=(beta1, 0.999))
     optD = torch.optim.Adam(netD.parameters(), lr=lr, betas=(beta1, 0.999)) if netD is not None else None
     return optG, optD
 
 # %% ../nbs/04_pix2pix.ipynb #ffac391a
-def pix2pix_input(batch, label_nc=None, device=None):
+def pix2pix_input(batch: dict, label_nc: int | None = None, device: str | torch.device | None = None):
     "(real_A, real_B) on `device`: one-hot label maps when `batch['label']` holds class ids, else the RGB `label` as is."
     label, image = batch['label'], batch['image']
     if device is not None: label, image = label.to(device), image.to(device)
@@ -186,7 +183,7 @@ def pix2pix_input(batch, label_nc=None, device=None):
 
 class CachedDataset(torch.utils.data.Dataset):
     "The first `n` items of `ds` rendered (or loaded) once and kept as stacked tensors — fast CPU training on small sets."
-    def __init__(self, ds, n=None, keys=('label', 'image')):
+    def __init__(self, ds: typing.Sequence[dict], n: int | None = None, keys: typing.Sequence[str] = ('label', 'image')):
         n = len(ds) if n is None else min(n, len(ds))
         items = [ds[i] for i in range(n)]
         self.data = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in keys if k in items[0]}
@@ -194,13 +191,13 @@ class CachedDataset(torch.utils.data.Dataset):
     def __getitem__(self, i): return {k: v[i] for k, v in self.data.items()}
 
 # %% ../nbs/04_pix2pix.ipynb #9701eb99
-def train_pix2pix(netG, netD, dataset, n_iter, label_nc=None, lambda_L1=100.0, gan_mode='vanilla', lr=2e-4, beta1=0.5,
-                  batch_size=1, n_iter_decay=0, seed=0, log_every=0):
+def train_pix2pix(netG: nn.Module, netD: nn.Module | None, dataset: typing.Sequence[dict], n_iter: int, label_nc: int | None = None, lambda_L1: float = 100.0, gan_mode: str = 'vanilla', lr: float = 2e-4, beta1: float = 0.5,
+                  batch_size: int = 1, n_iter_decay: int = 0, seed: int = 0, log_every: int = 0):
     "Minimal pix2pix loop: `n_iter` iterations at constant lr, then `n_iter_decay` decaying linearly. Returns the loss history."
     device = next(netG.parameters()).device
     if len(dataset) < batch_size: raise ValueError(f"dataset has {len(dataset)} items, fewer than batch_size={batch_size}")
     optG, optD = make_optimizers(netG, netD, lr, beta1)
-    scheds = [torch.optim.lr_scheduler.LambdaLR(o, linear_decay(n_iter, n_iter_decay)) for o in (optG, optD) if o is not None]
+    scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: lr_factor(t, n_iter, n_iter_decay)) for o in (optG, optD) if o is not None]
     criterionGAN = GANLoss(gan_mode).to(device) if netD is not None else None
     dl = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                                      generator=torch.Generator().manual_seed(seed))
@@ -210,7 +207,7 @@ def train_pix2pix(netG, netD, dataset, n_iter, label_nc=None, lambda_L1=100.0, g
     while len(history) < total:
         for batch in dl:
             real_A, real_B = pix2pix_input(batch, label_nc, device)
-            losses, _ = train_step(netG, netD, optG, optD, real_A, real_B, criterionGAN, lambda_L1)
+            losses, _ = pix2pix_step(netG, netD, optG, optD, real_A, real_B, criterionGAN, lambda_L1)
             for s in scheds: s.step()
             history.append(losses)
             if log_every and len(history) % log_every == 0:
@@ -219,7 +216,7 @@ def train_pix2pix(netG, netD, dataset, n_iter, label_nc=None, lambda_L1=100.0, g
     return history
 
 # %% ../nbs/04_pix2pix.ipynb #15a76490
-def rgb_to_lab(img):
+def rgb_to_lab(img: torch.Tensor):
     "CIE Lab (D65) of sRGB images `img`: Float[B,3,H,W] in [-1,1] -> Float[B,3,H,W] (L in [0,100], a, b about ±110)."
     rgb = (img.clamp(-1, 1) + 1) / 2
     lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
@@ -231,7 +228,7 @@ def rgb_to_lab(img):
     f = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * d * d) + 4 / 29)
     return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
 
-def lab_histogram_intersection(fake, real, bins=64, ranges=((0, 100), (-110, 110), (-110, 110))):
+def lab_histogram_intersection(fake: torch.Tensor, real: torch.Tensor, bins: int = 64, ranges: tuple[tuple[float, float], ...] = ((0, 100), (-110, 110), (-110, 110))):
     "Intersection of the marginal L, a, b histograms of two image sets (Float[B,3,H,W] in [-1,1]); 1 = identical."
     lf, lr = rgb_to_lab(fake.float()), rgb_to_lab(real.float())
     out = []
@@ -240,7 +237,7 @@ def lab_histogram_intersection(fake, real, bins=64, ranges=((0, 100), (-110, 110
         out.append(torch.minimum(hf / hf.sum(), hr / hr.sum()).sum())
     return torch.stack(out)
 
-def high_frequency_energy(img):
+def high_frequency_energy(img: torch.Tensor):
     "Mean squared Laplacian of the luminance of `img` (Float[B,3,H,W] in [-1,1]), per image: Float[B]."
     y = (0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]).unsqueeze(1).float()
     k = torch.tensor([[0., 1, 0], [1, -4, 1], [0, 1, 0]], device=y.device).view(1, 1, 3, 3)
@@ -248,7 +245,7 @@ def high_frequency_energy(img):
 
 # %% ../nbs/04_pix2pix.ipynb #4ec499b1
 @torch.no_grad()
-def synthesize(netG, real_A, eval_mode=False, batch_size=1):
+def pix2pix_synthesize(netG: nn.Module, real_A: torch.Tensor, eval_mode: bool = False, batch_size: int = 1):
     "G's outputs for inputs `real_A`, one batch of `batch_size` at a time; train mode (dropout on) unless `eval_mode`."
     was_training = netG.training
     netG.train(not eval_mode)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/00_toystreets.ipynb #3f32f965
 from __future__ import annotations
+import typing
 import math
 from pathlib import Path
 
@@ -258,7 +259,7 @@ class ToyStreets(Dataset):
     "Procedural street scenes with label, instance and style maps; item `i` is deterministic for a `seed`."
     classes, palette, label_nc, thing_classes, styles = TOY_CLASSES, TOY_PALETTE, len(TOY_CLASSES), TOY_THINGS, TOY_STYLES
 
-    def __init__(self, n: int, size=(128, 256), seed: int = 0, start: int = 0, transform=None):
+    def __init__(self, n: int, size: int | tuple[int, int] = (128, 256), seed: int = 0, start: int = 0, transform: typing.Callable | None = None):
         height, width = (size, size) if isinstance(size, int) else size
         if height < 16 or width < 16: raise ValueError(f"ToyStreets size must be at least 16×16, got {width}×{height} (width×height)")
         self.n, self.size, self.seed, self.start, self.transform = n, (int(height), int(width)), seed, start, transform
@@ -281,7 +282,7 @@ class ToyStreets(Dataset):
     def __repr__(self): return f"ToyStreets(n={self.n}, size={self.size}, seed={self.seed}, start={self.start})"
 
 # %% ../nbs/00_toystreets.ipynb #5c1d3ac8
-def touching_instances(label, inst, thing_classes=None) -> bool:
+def touching_instances(label: torch.Tensor | np.ndarray, inst: torch.Tensor | np.ndarray, thing_classes: typing.Sequence[int] | None = None) -> bool:
     "True if two different instances of one class touch (4-neighbourhood), i.e. the label map alone can't split them."
     label = np.asarray(label.cpu() if torch.is_tensor(label) else label)
     inst = np.asarray(inst.cpu() if torch.is_tensor(inst) else inst)
@@ -297,7 +298,7 @@ def _save_png(arr: np.ndarray, path: Path):
     Image.fromarray(arr).save(tmp)
     tmp.replace(path)
 
-def write_toystreets(root, n_train: int = 200, n_val: int = 20, size=(128, 256), seed: int = 0, progress: bool = False) -> Path:
+def write_toystreets(root: str | Path, n_train: int = 200, n_val: int = 20, size: tuple[int, int] = (128, 256), seed: int = 0, progress: bool = False) -> Path:
     "Write ToyStreets in the PairedFolderDataset layout: {train,val}_{label,inst,img,style}/NNNNNN.png."
     root = Path(root)
     phases = [('train', ToyStreets(n_train, size, seed, start=0)), ('val', ToyStreets(n_val, size, seed, start=n_train))]

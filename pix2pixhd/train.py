@@ -4,30 +4,30 @@
 
 # %% ../nbs/14_training.ipynb #cb5d7d70
 from __future__ import annotations
-import contextlib, dataclasses, inspect, json, os, random, re, sys, time, typing
+import typing
+import contextlib, dataclasses, json, os, random, sys, time
 from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
-from fastcore.script import call_parse, Param
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform,
-                            DataError, colorize, tensor_to_image, image_grid, dataset_palette)
+                            colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
-from .model import (Options, get_options, PRESETS, Pix2PixHD, train_step, NonFiniteLoss, check_compatible,
+from .layers import lr_factor
+from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
                                   resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model)
 _all_ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-         'resume_checkpoint_path', 'load_model']   # re-exported: they lived here first
+         'resume_checkpoint_path', 'load_model', 'lr_factor']   # re-exported: they lived here first
 
 # %% auto #0
-__all__ = ['make_transform', 'make_dataset', 'EpochSampler', 'SeededItems', 'lr_factor', 'set_lr', 'freeze_global',
-           'load_pretrain', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed', 'TrainingStopped',
-           'Trainer', 'options_parser', 'parse_options', 'train_cli', 'synthesize_dataset', 'test_cli', 'encode_cli',
+__all__ = ['make_transform', 'make_dataset', 'EpochSampler', 'SeededItems', 'set_lr', 'freeze_global', 'load_pretrain',
+           'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed', 'TrainingStopped', 'Trainer',
            'CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
-           'resume_checkpoint', 'resume_checkpoint_path', 'load_model']
+           'resume_checkpoint', 'resume_checkpoint_path', 'load_model', 'lr_factor']
 
 # %% ../nbs/14_training.ipynb #77b437c6
 def make_transform(opt: Options, train: bool = True) -> PairedTransform:
@@ -83,12 +83,7 @@ class SeededItems(Dataset):
         return {k: v for k, v in item.items() if k != 'style'}
 
 # %% ../nbs/14_training.ipynb #f48c7a56
-def lr_factor(epoch: int, niter: int, niter_decay: int) -> float:
-    "Learning-rate multiplier for 0-based `epoch`: 1 for `niter` epochs, then linear decay over `niter_decay`."
-    if epoch < niter or niter_decay == 0: return 1.0
-    return max(0.0, 1.0 - (epoch - niter) / niter_decay)
-
-def set_lr(optimizers, lr: float):
+def set_lr(optimizers: typing.Iterable[torch.optim.Optimizer], lr: float):
     for o in optimizers:
         for g in o.param_groups: g['lr'] = lr
 
@@ -102,7 +97,7 @@ def freeze_global(model: Pix2PixHD, frozen: bool = True) -> int:
         if not name.startswith(outer) and p.requires_grad == frozen: p.requires_grad_(not frozen); n += 1
     return n
 
-def load_pretrain(model: Pix2PixHD, src) -> dict:
+def load_pretrain(model: Pix2PixHD, src: str | Path) -> dict:
     "Start from a coarser run (run folder or checkpoint file): G1 into a local G, D's scales into a larger D. Returns keys left untrained."
     ck = read_checkpoint(find_checkpoint(src))
     saved = ck['options']
@@ -172,9 +167,149 @@ def _set_rng_state(st: dict):
     np.random.set_state(('MT19937', keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
 
-class Trainer:
+def _tensorboard_writer(folder):
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ImportError("tf_log needs TensorBoard: pip install tensorboard (or pip install 'pix2pixhd[tensorboard]')") from None
+    return SummaryWriter(str(folder))
+
+
+# %% ../nbs/14_training.ipynb #3bb34612
+class _Checkpointing:
+    "What a checkpoint of a run holds, and writing it: the part of `Trainer` that `--resume` relies on."
+    def state_dict(self) -> dict:
+        "Everything `--resume` needs: the networks, both optimizers, the loss scaler, the schedule position, the RNG states."
+        m = self.model
+        return {**model_checkpoint(m),
+                'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
+                'scaler': self.scaler.state_dict() if self.scaler is not None else None,
+                'epoch': self.epoch, 'epoch_iter': self.epoch_iter, 'total_iters': self.total_iters,
+                'world_size': self.dist.world_size, 'precision': self.precision, 'rng': _rng_state()}
+
+    def _load_state(self, ck: dict):
+        "Restore what `state_dict` wrote (and the random generators' states)."
+        m = self.model
+        m.netG.load_state_dict(ck['netG']); m.netD.load_state_dict(ck['netD'])
+        if m.netE is not None: m.netE.load_state_dict(ck['netE'])
+        self.optimizer_G.load_state_dict(ck['optimizer_G']); self.optimizer_D.load_state_dict(ck['optimizer_D'])
+        if self.scaler is not None and ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
+        self.epoch, self.epoch_iter, self.total_iters = ck['epoch'], ck['epoch_iter'], ck['total_iters']
+        if ck.get('world_size', 1) != self.dist.world_size:
+            self.log(f"warning: the checkpoint was written by {ck['world_size']} process(es), this run has {self.dist.world_size}: "
+                     f"the rest of epoch {self.epoch} is sharded differently")
+        _set_rng_state(ck['rng'])
+        self.log(f"resumed from {ck['path']}: epoch {self.epoch + 1}, iteration {self.total_iters}")
+
+    def save(self, name: str = 'latest.pth') -> Path | None:
+        "Write a checkpoint of the current state into the run folder (rank 0 only; latest.pth once per iteration)."
+        if not self.dist.is_main: return None
+        if name == 'latest.pth' and getattr(self, '_saved_at', None) == self.total_iters: return self.last_checkpoint
+        path = atomic_save(self.state_dict(), self.run_dir / name)
+        if name == 'latest.pth': self.last_checkpoint, self._saved_at = path, self.total_iters
+        return path
+
+
+# %% ../nbs/14_training.ipynb #50af3265
+class _Loop:
+    "The training loop of `Trainer`: epochs, iterations, and what happens after each."
+    def fit(self) -> 'Trainer':
+        "Train to the end of the schedule (or `max_iters`); returns self."
+        n_epochs = self.opt.niter + self.opt.niter_decay
+        self.model.train()
+        self.last_checkpoint, self._bar = None, None
+        self._autocast = autocast_for(self.precision, self.device)
+        self._log_file = open(self.run_dir / 'loss_log.jsonl', 'a') if self.dist.is_main else None
+        try:
+            while self.epoch < n_epochs and not self._reached_max_iters():
+                if self.train_epoch(n_epochs): break
+                self.end_epoch()
+            return self
+        finally:
+            self._close_bar()
+            if self._log_file is not None: self._log_file.close()
+            if self.writer is not None: self.writer.flush()
+
+    def _reached_max_iters(self) -> bool: return bool(self.opt.max_iters) and self.total_iters >= self.opt.max_iters
+
+    def train_epoch(self, n_epochs: int) -> bool:
+        "Train the rest of the current epoch; True when `max_iters` stopped it (after saving)."
+        self._set_phase(self.epoch)
+        dl = self.loader(self.epoch, self.epoch_iter)
+        self._open_bar(dl.sampler.batches_per_epoch, n_epochs)
+        t0 = time.perf_counter()
+        for batch in dl:
+            losses, fake = self.step(batch)
+            self.epoch_iter += 1; self.total_iters += 1
+            secs, t0 = time.perf_counter() - t0, time.perf_counter()
+            if self.dist.is_main: self.record(losses, secs, batch, fake)
+            if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
+            if self._reached_max_iters():
+                self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
+        self._close_bar()
+        return False
+
+    def step(self, batch: dict) -> tuple[dict, torch.Tensor]:
+        "One iteration (`model.train_step`); a non-finite loss stops training, naming the checkpoint to resume from."
+        try: return train_step(self.model, batch, self.optimizer_G, self.optimizer_D, self.scaler, self._autocast)
+        except NonFiniteLoss as e:
+            last = self.last_checkpoint or resume_checkpoint_path(self.run_dir)
+            raise TrainingStopped(f"iteration {self.total_iters + 1} (epoch {self.epoch + 1}): {e}. "
+                                  f"Last good checkpoint: {last or 'none yet'}. Lower --lr, use --precision fp32 "
+                                  f"or bf16, or resume from it with --resume.") from None
+
+    def end_epoch(self):
+        "Close the epoch: latest.pth, and epoch_N.pth every `save_epoch_freq` epochs."
+        self.epoch, self.epoch_iter = self.epoch + 1, 0
+        self.save()
+        if self.opt.save_epoch_freq and self.epoch % self.opt.save_epoch_freq == 0: self.save(f'epoch_{self.epoch}.pth')
+
+
+# %% ../nbs/14_training.ipynb #b4279f44
+class _Logging:
+    "What `Trainer` reports after each iteration (rank 0): loss_log.jsonl, the progress bar, TensorBoard, lines, sample grids."
+    def record(self, losses: dict, secs: float, batch: dict, fake: torch.Tensor):
+        "Log one iteration's losses and time; print every `print_freq`, save a sample grid every `display_freq` iterations."
+        opt = self.opt
+        rec = {'iter': self.total_iters, 'epoch': self.epoch + 1, 'epoch_iter': self.epoch_iter,
+               'lr': self.lr, **{k: round(v, 6) for k, v in losses.items()}, 'secs': round(secs, 4)}
+        self._log_file.write(json.dumps(rec) + '\n'); self._log_file.flush()
+        if self._bar is not None:
+            self._bar.update(); self._bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+        if self.writer is not None:
+            for k, v in losses.items(): self.writer.add_scalar(f'loss/{k}', v, self.total_iters)
+        if opt.print_freq and self.total_iters % opt.print_freq == 0 and self._bar is None:
+            self.log(f"iter {self.total_iters} (epoch {self.epoch + 1}): " + ' '.join(f"{k} {v:.3f}" for k, v in losses.items()))
+        if opt.display_freq and self.total_iters % opt.display_freq == 0: self.save_samples(batch, fake)
+
+    def _open_bar(self, total: int, n_epochs: int):
+        if self.progress and sys.stderr.isatty():   # a bar for people; plain lines for logs and CI
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=total, initial=self.epoch_iter, desc=f"epoch {self.epoch + 1}/{n_epochs}",
+                             unit='it', dynamic_ncols=True, leave=False, file=sys.stderr)
+
+    def _close_bar(self):
+        if self._bar is not None: self._bar.close(); self._bar = None
+
+    def save_samples(self, batch: dict, fake: torch.Tensor, n: int = 4) -> Path:
+        "A grid label | fake | real of the first `n` items of a batch, as samples/iter_NNNNNNN.png."
+        from PIL import Image
+        rows = []
+        for i in range(min(n, len(fake))):
+            label = batch['label'][i]
+            lab = tensor_to_image(label) if label.is_floating_point() else colorize(label, dataset_palette(self.opt.dataset_mode, self.opt.label_nc))
+            rows.append([lab, tensor_to_image(fake[i]), tensor_to_image(batch['image'][i])])
+        grid = image_grid(rows)
+        path = self.run_dir / 'samples' / f'iter_{self.total_iters:07d}.png'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid).save(path)
+        if self.writer is not None: self.writer.add_image('samples', grid, self.total_iters, dataformats='HWC')
+        return path
+
+
+# %% ../nbs/14_training.ipynb #03621f74
+class Trainer(_Checkpointing, _Loop, _Logging):
     "A pix2pixHD run: data, model, optimizers, schedule, checkpoints and logs for `opt` (see `fit`)."
-    def __init__(self, opt: Options, resume: bool = False, device: str | None = None, progress: bool = True, log=print):
+    def __init__(self, opt: Options, resume: bool = False, device: str | None = None, progress: bool = True, log: typing.Callable[[str], None] = print):
         self.dist = init_distributed(device)
         self.progress, self._log = progress and self.dist.is_main, log
         self.run_dir = Path(opt.checkpoints_dir) / opt.name
@@ -211,37 +346,6 @@ class Trainer:
     def log(self, msg: str):
         if self.dist.is_main: self._log(msg)
 
-    # --- state -------------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        m = self.model
-        return {**model_checkpoint(m),
-                'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
-                'scaler': self.scaler.state_dict() if self.scaler is not None else None,
-                'epoch': self.epoch, 'epoch_iter': self.epoch_iter, 'total_iters': self.total_iters,
-                'world_size': self.dist.world_size, 'precision': self.precision, 'rng': _rng_state()}
-
-    def _load_state(self, ck: dict):
-        m = self.model
-        m.netG.load_state_dict(ck['netG']); m.netD.load_state_dict(ck['netD'])
-        if m.netE is not None: m.netE.load_state_dict(ck['netE'])
-        self.optimizer_G.load_state_dict(ck['optimizer_G']); self.optimizer_D.load_state_dict(ck['optimizer_D'])
-        if self.scaler is not None and ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
-        self.epoch, self.epoch_iter, self.total_iters = ck['epoch'], ck['epoch_iter'], ck['total_iters']
-        if ck.get('world_size', 1) != self.dist.world_size:
-            self.log(f"warning: the checkpoint was written by {ck['world_size']} process(es), this run has {self.dist.world_size}: "
-                     f"the rest of epoch {self.epoch} is sharded differently")
-        _set_rng_state(ck['rng'])
-        self.log(f"resumed from {ck['path']}: epoch {self.epoch + 1}, iteration {self.total_iters}")
-
-    def save(self, name: str = 'latest.pth') -> Path | None:
-        "Write a checkpoint of the current state into the run folder (rank 0 only; latest.pth once per iteration)."
-        if not self.dist.is_main: return None
-        if name == 'latest.pth' and getattr(self, '_saved_at', None) == self.total_iters: return self.last_checkpoint
-        path = atomic_save(self.state_dict(), self.run_dir / name)
-        if name == 'latest.pth': self.last_checkpoint, self._saved_at = path, self.total_iters
-        return path
-
-    # --- wrapping ----------------------------------------------------------------------------------------------
     def _wrap(self):
         "(Re)build the DDP / compiled wrappers the model calls (after every change of which parameters train)."
         self.model._runners = {}
@@ -274,207 +378,8 @@ class Trainer:
                           num_workers=opt.nThreads, drop_last=True, pin_memory=self.device.type == 'cuda',
                           persistent_workers=False)
 
-    # --- the loop ----------------------------------------------------------------------------------------------
-    def fit(self) -> 'Trainer':
-        "Train to the end of the schedule (or `max_iters`); returns self."
-        opt = self.opt
-        n_epochs = opt.niter + opt.niter_decay
-        autocast = autocast_for(self.precision, self.device)
-        self.model.train()
-        self.last_checkpoint = None
-        log_file = open(self.run_dir / 'loss_log.jsonl', 'a') if self.dist.is_main else None
-        bar = None
-        try:
-            while self.epoch < n_epochs and not (opt.max_iters and self.total_iters >= opt.max_iters):
-                self._set_phase(self.epoch)
-                dl = self.loader(self.epoch, self.epoch_iter)
-                per_epoch = dl.sampler.batches_per_epoch
-                if self.progress and sys.stderr.isatty():   # a bar for people; plain lines for logs and CI
-                    from tqdm.auto import tqdm
-                    bar = tqdm(total=per_epoch, initial=self.epoch_iter, desc=f"epoch {self.epoch + 1}/{n_epochs}",
-                               unit='it', dynamic_ncols=True, leave=False, file=sys.stderr)
-                t0 = time.perf_counter()
-                for batch in dl:
-                    try:
-                        losses, fake = train_step(self.model, batch, self.optimizer_G, self.optimizer_D, self.scaler, autocast)
-                    except NonFiniteLoss as e:
-                        last = self.last_checkpoint or resume_checkpoint_path(self.run_dir)
-                        raise TrainingStopped(f"iteration {self.total_iters + 1} (epoch {self.epoch + 1}): {e}. "
-                                              f"Last good checkpoint: {last or 'none yet'}. Lower --lr, use --precision fp32 "
-                                              f"or bf16, or resume from it with --resume.") from None
-                    self.epoch_iter += 1; self.total_iters += 1
-                    secs, t0 = time.perf_counter() - t0, time.perf_counter()
-                    if self.dist.is_main:
-                        rec = {'iter': self.total_iters, 'epoch': self.epoch + 1, 'epoch_iter': self.epoch_iter,
-                               'lr': self.lr, **{k: round(v, 6) for k, v in losses.items()}, 'secs': round(secs, 4)}
-                        log_file.write(json.dumps(rec) + '\n'); log_file.flush()
-                        if bar is not None:
-                            bar.update(); bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-                        if self.writer is not None:
-                            for k, v in losses.items(): self.writer.add_scalar(f'loss/{k}', v, self.total_iters)
-                        if opt.print_freq and self.total_iters % opt.print_freq == 0 and bar is None:
-                            self.log(f"iter {self.total_iters} (epoch {self.epoch + 1}): " + ' '.join(f"{k} {v:.3f}" for k, v in losses.items()))
-                        if opt.display_freq and self.total_iters % opt.display_freq == 0: self.save_samples(batch, fake)
-                    if opt.save_latest_freq and self.total_iters % opt.save_latest_freq == 0: self.save()
-                    if opt.max_iters and self.total_iters >= opt.max_iters:
-                        self.save(); self.log(f"stopped at max_iters={opt.max_iters}"); return self
-                if bar is not None: bar.close(); bar = None
-                self.epoch, self.epoch_iter = self.epoch + 1, 0
-                self.save()
-                if opt.save_epoch_freq and self.epoch % opt.save_epoch_freq == 0: self.save(f'epoch_{self.epoch}.pth')
-            return self
-        finally:
-            if bar is not None: bar.close()
-            if log_file is not None: log_file.close()
-            if self.writer is not None: self.writer.flush()
 
-    def save_samples(self, batch, fake, n: int = 4) -> Path:
-        "A grid label | fake | real of the first `n` items of a batch, as samples/iter_NNNNNNN.png."
-        from PIL import Image
-        rows = []
-        for i in range(min(n, len(fake))):
-            label = batch['label'][i]
-            lab = tensor_to_image(label) if label.is_floating_point() else colorize(label, dataset_palette(self.opt.dataset_mode, self.opt.label_nc))
-            rows.append([lab, tensor_to_image(fake[i]), tensor_to_image(batch['image'][i])])
-        grid = image_grid(rows)
-        path = self.run_dir / 'samples' / f'iter_{self.total_iters:07d}.png'
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(grid).save(path)
-        if self.writer is not None: self.writer.add_image('samples', grid, self.total_iters, dataformats='HWC')
-        return path
-
-def _tensorboard_writer(folder):
-    try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ImportError("tf_log needs TensorBoard: pip install tensorboard (or pip install 'pix2pixhd[tensorboard]')") from None
-    return SummaryWriter(str(folder))
-
-# %% ../nbs/14_training.ipynb #7f458df2
-def _option_groups() -> list:
-    "[(group title, [(field, help)])] from the section comments and trailing comments of `Options`' source."
-    groups, cur = [], None
-    for line in inspect.getsource(Options).splitlines():
-        if m := re.match(r'^    # (\w[\w ,-]*)$', line): cur = (m.group(1), []); groups.append(cur)
-        elif (m := re.match(r'^    (\w+): [^=]+=\s*(.*?)\s*(?:#\s*(.*))?$', line)) and cur is not None:
-            cur[1].append((m.group(1), m.group(3) or ''))
-    return groups
-
-def options_parser(prog: str = 'pix2pixhd_train', description: str | None = None):
-    "An argparse parser with every `Options` field (defaults suppressed: only what is given overrides the preset)."
-    import argparse
-    p = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--preset', choices=list(PRESETS), default=None, help="named option set, applied first")
-    p.add_argument('--resume', action='store_true', default=False, help="continue the run in checkpoints_dir/name")
-    p.add_argument('--device', default=None, help="'cpu', 'cuda', 'cuda:1' (default: this rank's GPU if any)")
-    p.add_argument('--no_progress', action='store_true', default=False, help="no tqdm bar (log every print_freq iterations)")
-    hints, defaults = typing.get_type_hints(Options), Options().to_dict()
-    for title, items in _option_groups():
-        g = p.add_argument_group(title)
-        for name, help in items:
-            t = hints[name]
-            t = next((a for a in typing.get_args(t) if a is not type(None)), t)
-            h = f"{help} (default: {defaults[name]!r})" if help else f"(default: {defaults[name]!r})"
-            if t is bool: g.add_argument(f'--{name}', action='store_true', help=h)
-            else: g.add_argument(f'--{name}', type=t, help=h, metavar=t.__name__.upper())
-    return p
-
-def parse_options(argv=None):
-    "(Options, extra args namespace) from a command line."
-    args = vars(options_parser().parse_args(argv))
-    extra = {k: args.pop(k) for k in ('preset', 'resume', 'device', 'no_progress')}
-    return get_options(extra['preset'], **args), extra
-
-def train_cli(argv=None):
-    "Train pix2pixHD (pix2pixhd_train; torchrun-ready). `--preset toy` runs on built-in ToyStreets on the CPU."
-    try:
-        opt, extra = parse_options(argv)
-        tr = Trainer(opt, resume=extra['resume'], device=extra['device'], progress=not extra['no_progress'])
-        t = time.perf_counter()
-        tr.fit()
-        tr.log(f"{tr.total_iters} iterations; checkpoint {tr.run_dir / 'latest.pth'}; {time.perf_counter() - t:.0f}s")
-    except (ValueError, TypeError, FileExistsError, CheckpointError, DataError, TrainingStopped, ImportError) as e:
-        print(f"pix2pixhd_train: error: {e}", file=sys.stderr); sys.exit(2)
-    finally:
-        if dist.is_initialized(): dist.destroy_process_group()
-
-# %% ../nbs/14_training.ipynb #054569fb
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(train_cli())   # python -m / torchrun, not a kernel; before the call_parse commands, which would take over
-
-# %% ../nbs/14_training.ipynb #f0fba312
-def _write_png(arr, path):
-    from PIL import Image
-    Image.fromarray(arr).save(path)
-
-def synthesize_dataset(model: Pix2PixHD, ds, out, how_many: int = 0, clusters=None, batch_size: int = 1) -> Path:
-    "Synthesize `ds` into `out`/images and write `out`/index.html (label | output | real per row)."
-    import html
-    out = Path(out); (out / 'images').mkdir(parents=True, exist_ok=True)
-    n = min(len(ds), how_many) if how_many else len(ds)
-    rows = []
-    for i in range(n):
-        item = ds[i]
-        stem = re.sub(r'[^\w.-]+', '_', Path(item['path']).stem)
-        kw = {}
-        if model.netE is not None: kw = {'clusters': clusters} if clusters is not None else {'image': item['image']}
-        fake = model.synthesize(item['label'], item.get('inst') if model.opt.use_instance else None, **kw)[0]
-        label = item['label']
-        names = {'label': f'{stem}_label.png', 'synthesized': f'{stem}_synthesized.png', 'real': f'{stem}_real.png'}
-        _write_png(tensor_to_image(label) if label.is_floating_point() else colorize(label, dataset_palette(model.opt.dataset_mode, model.opt.label_nc)), out / 'images' / names['label'])
-        _write_png(tensor_to_image(fake), out / 'images' / names['synthesized'])
-        _write_png(tensor_to_image(item['image']), out / 'images' / names['real'])
-        rows.append((item['path'], names))
-    body = '\n'.join(f"<tr><td>{html.escape(str(p))}</td>" + ''.join(f'<td><img src="images/{v}" width="384"></td>'
-                     for v in names.values()) + "</tr>" for p, names in rows)
-    (out / 'index.html').write_text(f"<!doctype html><meta charset='utf-8'><title>pix2pixhd results</title>"
-                                    f"<table><tr><th>item</th><th>label</th><th>synthesized</th><th>real</th></tr>\n{body}\n</table>\n")
-    return out / 'index.html'
-
-# %% ../nbs/14_training.ipynb #25c96065
-def _model_and_options(checkpoint, dataroot=None, device='cpu', **changes):
-    "A command's model (from --checkpoint) and its options, with --dataroot (if given) and `changes` applied."
-    if checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
-    model = load_model(checkpoint, device)
-    return model, model.opt.replace(**changes, **({'dataroot': dataroot} if dataroot else {}))
-
-@call_parse
-def test_cli(checkpoint: Param("training checkpoint (file or run folder)", str) = None,
-             out: Param("output folder (images/ and index.html)", str) = 'results',
-             dataroot: Param("dataset root (default: the run's; ToyStreets runs need none)", str) = None,
-             phase: Param("split to synthesize", str) = 'val',
-             how_many: Param("at most this many items (0: all)", int) = 0,
-             clusters: Param("cluster file for instance-feature models (default: encode each real photo)", str) = None,
-             device: Param("'cpu' or 'cuda'", str) = 'cpu'):
-    "Synthesize a dataset split with a trained model into OUT/images and OUT/index.html."
-    from pix2pixhd.clustering import load_clusters
-    try:
-        model, opt = _model_and_options(checkpoint, dataroot, device)
-        ds = make_dataset(opt, phase)
-        page = synthesize_dataset(model, ds, out, how_many, load_clusters(clusters) if clusters else None)
-        print(f"wrote {page}")
-    except (ValueError, CheckpointError, DataError, OSError) as e:
-        print(f"pix2pixhd_test: error: {e}", file=sys.stderr); sys.exit(2)
-
-@call_parse
-def encode_cli(checkpoint: Param("training checkpoint of an instance_feat run (file or run folder)", str) = None,
-               n_clusters: Param("clusters per class", int) = 10,
-               out: Param("cluster file (default: RUN/clusters.npz)", str) = None,
-               dataroot: Param("dataset root (default: the run's)", str) = None,
-               min_frac: Param("skip instances smaller than this fraction of the image (the reference's 1/64)", float) = 1 / 64,
-               device: Param("'cpu' or 'cuda'", str) = 'cpu'):
-    "Encode every training instance with the trained E and write per-class k-means centres (notebook 11's .npz)."
-    from pix2pixhd.clustering import extract_features, cluster_features, save_clusters
-    try:
-        model, opt = _model_and_options(checkpoint, dataroot, device, no_flip=True)
-        if model.netE is None: raise ValueError(f"{checkpoint}: this run has no feature encoder (train with --instance_feat)")
-        ds, tables = make_dataset(opt, 'train'), []
-        for s in range(0, len(ds), 8):                    # a few items at a time: a full training set never fits in memory
-            items = [ds[i] for i in range(s, min(s + 8, len(ds)))]
-            t = extract_features(model.netE, {k: torch.stack([it[k] for it in items]) for k in ('image', 'inst')}, min_frac)
-            t['image'] += s; tables.append(t)
-        table = {k: torch.cat([t[k] for t in tables]) for k in tables[0]}
-        clusters = cluster_features(table, n_clusters)
-        path = save_clusters(out or Path(find_checkpoint(checkpoint)).parent / 'clusters.npz', clusters)
-        print(f"wrote {path}: {len(clusters)} classes, {len(table['feat'])} instances")
-    except (ValueError, CheckpointError, DataError, OSError) as e:
-        print(f"pix2pixhd_encode: error: {e}", file=sys.stderr); sys.exit(2)
+# %% ../nbs/14_training.ipynb #7f8ee0c5
+if __name__ == '__main__' and '__file__' in globals():   # python -m / torchrun, not a kernel
+    from pix2pixhd.cli import train_cli
+    sys.exit(train_cli())

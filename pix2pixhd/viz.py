@@ -4,6 +4,7 @@
 
 # %% ../nbs/01_viz.ipynb #7f07380c
 from __future__ import annotations
+import typing
 import io, math
 
 import numpy as np
@@ -27,7 +28,7 @@ def make_palette(n: int) -> np.ndarray:
     return pal
 
 # %% ../nbs/01_viz.ipynb #ec543870
-def colorize(label, palette=None) -> np.ndarray:
+def colorize(label: torch.Tensor | np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
     "Label map (tensor or array, [H,W]) -> uint8 [H,W,3] using `palette` (default: a VOC-style palette)."
     label = np.asarray(label.cpu() if torch.is_tensor(label) else label).astype(np.int64)
     if palette is None: palette = make_palette(max(int(label.max()) + 1, 1))
@@ -43,7 +44,7 @@ def tensor_to_image(t: torch.Tensor) -> np.ndarray:
     if t.shape[0] == 1: t = t.expand(3, -1, -1)
     return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
-def instance_boundaries(inst):
+def instance_boundaries(inst: torch.Tensor | np.ndarray):
     "Bool map of inst's shape ([..., H, W], tensor on any device or array): True where a 4-neighbour has another id."
     t = inst if torch.is_tensor(inst) else torch.as_tensor(np.asarray(inst))
     dx, dy = t[..., :, 1:] != t[..., :, :-1], t[..., 1:, :] != t[..., :-1, :]
@@ -51,7 +52,7 @@ def instance_boundaries(inst):
     edge[..., :, 1:] |= dx; edge[..., :, :-1] |= dx; edge[..., 1:, :] |= dy; edge[..., :-1, :] |= dy
     return edge if torch.is_tensor(inst) else edge.numpy()
 
-def draw_boundaries(rgb: np.ndarray, inst, colour=(255, 255, 0)) -> np.ndarray:
+def draw_boundaries(rgb: np.ndarray, inst: torch.Tensor | np.ndarray, colour: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
     "Copy of uint8 image `rgb` with instance boundaries painted in `colour`."
     out = np.array(rgb, copy=True)
     out[instance_boundaries(np.asarray(inst.cpu() if torch.is_tensor(inst) else inst))] = colour
@@ -59,7 +60,7 @@ def draw_boundaries(rgb: np.ndarray, inst, colour=(255, 255, 0)) -> np.ndarray:
 
 
 # %% ../nbs/01_viz.ipynb #3f7f8dbb
-def style_to_image(style, label=None, styles=TOY_STYLES, classes=TOY_CLASSES) -> np.ndarray:
+def style_to_image(style: torch.Tensor | np.ndarray, label: torch.Tensor | np.ndarray | None = None, styles: dict = TOY_STYLES, classes: typing.Sequence[str] = TOY_CLASSES) -> np.ndarray:
     "Style map -> uint8 [H,W,3]: a distinct colour per (class, mode), black where no mode."
     style = np.asarray(style.cpu() if torch.is_tensor(style) else style).astype(np.int64)
     if label is None: return colorize(style + 1)
@@ -68,7 +69,7 @@ def style_to_image(style, label=None, styles=TOY_STYLES, classes=TOY_CLASSES) ->
     code = np.where(style >= 0, offset[label] + style + 1, 0)
     return make_palette(int(offset[-1]) + 1)[code]
 
-def item_panels(item, palette=None):
+def item_panels(item: dict, palette: np.ndarray | None = None):
     "The panels that show an item: photo, colourised label, boundaries on the photo, style (what exists)."
     lab = item['label']
     photo = tensor_to_image(item['image'])
@@ -78,7 +79,7 @@ def item_panels(item, palette=None):
     if 'style' in item: panels['style'] = style_to_image(item['style'], None if lab.is_floating_point() else lab)
     return panels
 
-def image_grid(rows, pad: int = 2) -> np.ndarray:
+def image_grid(rows: list[list[np.ndarray]], pad: int = 2) -> np.ndarray:
     "Tile a list of rows (lists of uint8 [H,W,3] images of one size) into one uint8 image."
     h, w = rows[0][0].shape[:2]
     ncol = max(len(r) for r in rows)
@@ -87,12 +88,12 @@ def image_grid(rows, pad: int = 2) -> np.ndarray:
         for j, im in enumerate(row): out[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = im
     return out
 
-def sample_grid(ds, n: int = 4, palette=None) -> np.ndarray:
+def sample_grid(ds: typing.Sequence[dict], n: int = 4, palette: np.ndarray | None = None) -> np.ndarray:
     "A uint8 image: one row per item of `ds` (its first `n`), one column per panel."
     palette = getattr(ds, 'palette', None) if palette is None else palette
     return image_grid([list(item_panels(ds[i], palette).values()) for i in range(min(n, len(ds)))])
 
-def show_items(items, palette=None, scale: float = 2.0, dpi: int = 72):
+def show_items(items: list[dict], palette: np.ndarray | None = None, scale: float = 2.0, dpi: int = 72):
     "Show items (dicts) as rows of panels with matplotlib; returns the figure."
     import matplotlib.pyplot as plt
     rows = [item_panels(it, palette) for it in items]

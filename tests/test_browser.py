@@ -1,8 +1,8 @@
 """The course as a reader meets it: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-Opens notebooks 11 and 16 in a 1280-px window with the file browser open, checks that no "Select Kernel" dialog
+Opens notebooks 11 and 17 in a 1280-px window with the file browser open, checks that no "Select Kernel" dialog
 appears, runs every cell (Run All, with `LONG_RUNS` off as shipped), then uses the widgets with the mouse: a slider
-and a button in 11, an edit and its undo in 16. Screenshots of the pictures must change with each action, and undo
+and a button in 11, an edit and its undo in 17. Screenshots of the pictures must change with each action, and undo
 must restore the photo pixel for pixel. Fails on "Error displaying widget", on a widget shown as text, on a control
 past the notebook's right edge and on a cut label. Skipped, saying why, where Chromium or Playwright is missing.
 """
@@ -207,7 +207,7 @@ def test_style_widget_in_jupyterlab(browser, lab):
 
 
 def test_scene_editor_in_jupyterlab(browser, lab):
-    page, secs = open_and_run_all(browser, lab, "16_manipulation.ipynb")
+    page, secs = open_and_run_all(browser, lab, "17_manipulation.ipynb")
     print(f"12_manipulation: Run All {secs:.0f}s")
     check_widgets_render(page, "12_manipulation")
     cell = widget_cell(page, "undo")

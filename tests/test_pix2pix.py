@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from pix2pixhd.pix2pix import (GANLoss, PatchDiscriminator, UnetGenerator, empirical_receptive_field, get_norm_layer,
-                               init_weights, make_optimizers, n_params, receptive_field, train_pix2pix, train_step)
+                               init_weights, make_optimizers, n_params, receptive_field, train_pix2pix, pix2pix_step)
 
 
 def test_parameter_counts():
@@ -75,7 +75,7 @@ def test_one_step_lowers_l1():
     A, B = torch.randn(2, 7, 32, 64), torch.rand(2, 3, 32, 64) * 2 - 1
     with torch.no_grad():
         before = F.l1_loss(G(A), B).item()
-    losses, fake = train_step(G, D, optG, optD, A, B, GANLoss('vanilla'))
+    losses, fake = pix2pix_step(G, D, optG, optD, A, B, GANLoss('vanilla'))
     with torch.no_grad():
         after = F.l1_loss(G(A), B).item()
     assert after < before
