@@ -234,6 +234,11 @@ class SceneEditor(_EditorView, _EditorPictures, _EditorActions):
     "Edit one scene's label/instance maps with ipywidgets and re-synthesize it with `model` after every edit."
     def __init__(self, model: Pix2PixHD, label: torch.Tensor, inst: torch.Tensor | None = None, clusters: dict | None = None,
                  donors: typing.Sequence[dict] | None = None, class_names: typing.Sequence[str] | None = None, palette: np.ndarray | None = None, thing_classes: typing.Sequence[int] | None = None, seed: int = 0, scale: float = 2.0):
+        if model.opt.label_nc == 0: raise ValueError("SceneEditor edits label maps: this model takes RGB inputs (label_nc=0)")
+        if model.netE is not None and not clusters:
+            raise ValueError("this model uses instance features: pass clusters= (a cluster file from pix2pixhd_encode, via load_clusters)")
+        label = torch.as_tensor(label).long()
+        inst = label.clone() if inst is None else torch.as_tensor(inst).long()
         names, self.palette = _names_and_palette(model, class_names, palette)
         things = _default_things(model, donors, inst) if thing_classes is None else thing_classes
         self.scene = Scene(label, inst, model.opt.label_nc, clusters if model.netE is not None else None, things, names, seed)

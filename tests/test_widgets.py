@@ -63,7 +63,7 @@ def test_delete_enclosed_region_falls_back_to_majority_class():
 
 def _fill_whole_frame(label, inst, mask, sources):
     "Oracle: the same 4-neighbour growth run over the whole frame, one pixel ring per round."
-    from pix2pixhd.widgets import _shift
+    from pix2pixhd.scene import _shift
     label, inst = label.clone(), inst.clone()
     known, todo = sources & ~mask, mask.clone()
     while todo.any():
