@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads', 'threads', 'fit_l1',
-           'read_state_dict', 'load_checkpoint', 'load_matching']
+           'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -125,6 +125,20 @@ def fit_l1(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, params:
         opt.zero_grad(); loss.backward(); opt.step()
         history.append(loss.item())
     return history
+
+# %% ../nbs/03_layers.ipynb #3b19e7e8
+def mean_range(xs: typing.Sequence[float], digits: int = 3) -> str:
+    "Per-seed results as 'mean [min, max]'."
+    return f"{sum(xs) / len(xs):.{digits}f} [{min(xs):.{digits}f}, {max(xs):.{digits}f}]"
+
+def verdict(metric: str, name_a: str, a: typing.Sequence[float], name_b: str, b: typing.Sequence[float],
+            higher_is_better: bool = False) -> str:
+    "One sentence: which of `a`, `b` (per-seed values of `metric`) is better on average, and whether their ranges are apart."
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    (win, lose), (w, l) = ((name_a, name_b), (a, b)) if (ma > mb) == higher_is_better else ((name_b, name_a), (b, a))
+    apart = min(w) > max(l) if higher_is_better else max(w) < min(l)
+    return (f"{metric}: {win} is better than {lose} on average over {len(a)} and {len(b)} seeds, "
+            + ("beyond the spread (the ranges do not overlap)." if apart else "but within the spread (the ranges overlap)."))
 
 # %% ../nbs/03_layers.ipynb #1e61adc0
 def read_state_dict(path_or_state_dict: str | Path | dict):

@@ -140,14 +140,16 @@ def empirical_receptive_field(net: nn.Module, in_channels: int, size: int | tupl
     return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
 
 # %% ../nbs/04_pix2pix.ipynb #70e8d64f
-def pix2pix_step(netG: nn.Module, netD: nn.Module | None, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer | None, real_A: torch.Tensor, real_B: torch.Tensor, criterionGAN: nn.Module | None = None, lambda_L1: float = 100.0):
-    "One pix2pix iteration (D step, then G step). `netD=None`: L1 only; `lambda_L1=0`: cGAN only. Returns (losses, fake_B)."
+def pix2pix_step(netG: nn.Module, netD: nn.Module | None, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer | None, real_A: torch.Tensor, real_B: torch.Tensor, criterionGAN: nn.Module | None = None, lambda_L1: float = 100.0,
+                 criterionFeat: typing.Callable | None = None):
+    "One pix2pix iteration (D step, then G step). `netD=None`: L1 only; `lambda_L1=0`: cGAN only; `criterionFeat(pred_fake, pred_real)`: an extra G loss on D's outputs (feature matching, notebook 08). Returns (losses, fake_B)."
     fake_B = netG(real_A)
     losses = {}
     if netD is not None:
         optD.zero_grad(set_to_none=True)
         loss_D_fake = criterionGAN(netD(torch.cat([real_A, fake_B.detach()], 1)), False)
-        loss_D_real = criterionGAN(netD(torch.cat([real_A, real_B], 1)), True)
+        pred_real = netD(torch.cat([real_A, real_B], 1))
+        loss_D_real = criterionGAN(pred_real, True)
         loss_D = (loss_D_fake + loss_D_real) * 0.5
         loss_D.backward()
         optD.step()
@@ -157,9 +159,14 @@ def pix2pix_step(netG: nn.Module, netD: nn.Module | None, optG: torch.optim.Opti
     loss_G = lambda_L1 * loss_G_L1 if lambda_L1 else 0.0 * loss_G_L1
     if netD is not None:
         with frozen(netD):   # D needs no gradients while G is optimised
-            loss_G_GAN = criterionGAN(netD(torch.cat([real_A, fake_B], 1)), True, for_discriminator=False)
+            pred_fake = netD(torch.cat([real_A, fake_B], 1))
+        loss_G_GAN = criterionGAN(pred_fake, True, for_discriminator=False)
         loss_G = loss_G + loss_G_GAN
         losses['G_GAN'] = loss_G_GAN.item()
+        if criterionFeat is not None:
+            loss_G_Feat = criterionFeat(pred_fake, pred_real)
+            loss_G = loss_G + loss_G_Feat
+            losses['G_Feat'] = loss_G_Feat.item()
     loss_G.backward()
     optG.step()
     losses['G_L1'] = loss_G_L1.item()  # unweighted, logged for every objective

@@ -192,6 +192,29 @@ def _car(cv, x0, bottom, L, k, facing_right):
         cv.paint(sl, d2 <= r * r, np.array([.05, .05, .05], np.float32), CAR, iid, mode)
         cv.paint(sl, d2 <= (0.5 * r) ** 2, np.array([.62, .62, .64], np.float32), CAR, iid, mode)
 
+
+def _van(cv, x0, bottom, L, h, k, paint, mode, facing_right):
+    "A box van: a flat-roofed body (so a row of them merges into one rectangle of 'car'), windscreen, bumpers, lights, wheels."
+    iid, r = CAR * 1000 + k, 0.08 * L
+    sl, ys, xs = cv.box(x0, x0 + L, bottom - h, bottom)
+    cv.paint(sl, None, _shade(paint, 1.1 - 0.3 * (ys - bottom + h) / h + 0 * xs), CAR, iid, mode)
+    front = x0 + L - 0.16 * L if facing_right else x0
+    sl, _, _ = cv.box(front, front + 0.16 * L, bottom - 0.92 * h, bottom - 0.55 * h)
+    cv.paint(sl, None, _GLASS * 1.2, CAR, iid, mode)
+    dark = np.array([.07, .07, .08], np.float32)
+    for xa in (x0, x0 + L - 0.05 * L):               # rubber bumpers: a dark band at each end
+        sl, _, _ = cv.box(xa, xa + 0.05 * L, bottom - h, bottom)
+        cv.paint(sl, None, dark, CAR, iid, mode)
+    head, tail = np.array([.95, .92, .70], np.float32), np.array([.80, .10, .08], np.float32)
+    for xa, col in ((x0 + 0.05 * L, tail if facing_right else head), (x0 + 0.89 * L, head if facing_right else tail)):
+        sl, _, _ = cv.box(xa, xa + 0.06 * L, bottom - 0.45 * h, bottom - 0.3 * h)
+        cv.paint(sl, None, col, CAR, iid, mode)
+    for wx in (x0 + 0.22 * L, x0 + 0.78 * L):
+        sl, ys, xs = cv.box(wx - r, wx + r, bottom - 2 * r, bottom)
+        d2 = (xs - wx) ** 2 + (ys - bottom + r) ** 2
+        cv.paint(sl, d2 <= r * r, dark, CAR, iid, mode)
+        cv.paint(sl, d2 <= (0.5 * r) ** 2, np.array([.62, .62, .64], np.float32), CAR, iid, mode)
+
 def _ground(cv, ground, curb, lane_y):
     rng, aspect = cv.rng, cv.W / cv.H
     sl, ys, xs = cv.box(0, aspect, ground, curb)    # sidewalk: paving slabs
@@ -218,8 +241,20 @@ def _ground(cv, ground, curb, lane_y):
 
 
 # %% ../nbs/00_toystreets.ipynb #e038cd98
-def render_toystreets(height: int, width: int, rng: np.random.Generator):
-    "Render one scene: label uint8 [H,W], inst int32 [H,W], style int8 [H,W], rgb float32 [H,W,3] in [0,1]."
+def _parked_vans(cv, x, bottom):
+    "A fleet: same-colour vans of one height parked bumper to bumper from `x` on; returns the next instance number."
+    rng, k = cv.rng, 0
+    mode = int(rng.integers(5))
+    paint, h = _jitter(rng, _PAINT[mode], 0.05), rng.uniform(0.17, 0.21)
+    while x < cv.W / cv.H:
+        L = rng.uniform(0.3, 0.42)
+        _van(cv, x, bottom, L, h, k, paint, mode, rng.random() < 0.5)
+        x, k = x + L, k + 1
+    return k
+
+def render_toystreets(height: int, width: int, rng: np.random.Generator, parked: str = 'cars'):
+    "Render one scene: label uint8 [H,W], inst int32 [H,W], style int8 [H,W], rgb float32 [H,W,3] in [0,1]. `parked='vans'`: see `_parked_vans`."
+    if parked not in ('cars', 'vans'): raise ValueError(f"parked must be 'cars' or 'vans', got {parked!r}")
     cv, aspect = _Canvas(height, width, rng), width / height
     ground = rng.uniform(0.5, 0.58)
     curb = ground + rng.uniform(0.07, 0.1)
@@ -240,7 +275,8 @@ def render_toystreets(height: int, width: int, rng: np.random.Generator):
             _person(cv, cx + g * h * rng.uniform(0.2, 0.3), foot + g * 0.004, h, k)
             k += 1
     k, bottom, x = 0, curb + rng.uniform(0.11, 0.15), -rng.uniform(0, 0.3)
-    while x < aspect:                                   # parked row: many bumper to bumper
+    if parked == 'vans': k = _parked_vans(cv, x, bottom)
+    while parked == 'cars' and x < aspect:              # parked row: many bumper to bumper
         L = rng.uniform(0.36, 0.46)
         _car(cv, x, bottom + rng.uniform(-0.005, 0.005), L, k, rng.random() < 0.5)
         k += 1
@@ -259,27 +295,29 @@ class ToyStreets(Dataset):
     "Procedural street scenes with label, instance and style maps; item `i` is deterministic for a `seed`."
     classes, palette, label_nc, thing_classes, styles = TOY_CLASSES, TOY_PALETTE, len(TOY_CLASSES), TOY_THINGS, TOY_STYLES
 
-    def __init__(self, n: int, size: int | tuple[int, int] = (128, 256), seed: int = 0, start: int = 0, transform: typing.Callable | None = None):
+    def __init__(self, n: int, size: int | tuple[int, int] = (128, 256), seed: int = 0, start: int = 0, transform: typing.Callable | None = None,
+                 parked: str = 'cars'):
         height, width = (size, size) if isinstance(size, int) else size
         if height < 16 or width < 16: raise ValueError(f"ToyStreets size must be at least 16×16, got {width}×{height} (width×height)")
-        self.n, self.size, self.seed, self.start, self.transform = n, (int(height), int(width)), seed, start, transform
+        if parked not in ('cars', 'vans'): raise ValueError(f"ToyStreets parked must be 'cars' or 'vans', got {parked!r}")
+        self.n, self.size, self.seed, self.start, self.transform, self.parked = n, (int(height), int(width)), seed, start, transform, parked
 
     def __len__(self): return self.n
 
     def render(self, i: int):
         "The raw numpy maps and photo of item `i` (see `render_toystreets`)."
         if not 0 <= i < self.n: raise IndexError(f"ToyStreets index {i} out of range for {self.n} items")
-        return render_toystreets(*self.size, np.random.default_rng([self.seed, self.start + i]))
+        return render_toystreets(*self.size, np.random.default_rng([self.seed, self.start + i]), self.parked)
 
     def __getitem__(self, i):
         label, inst, style, rgb = self.render(i)
         item = {'label': torch.from_numpy(label.astype(np.int64)), 'inst': torch.from_numpy(inst.astype(np.int64)),
                 'image': torch.from_numpy(rgb).permute(2, 0, 1) * 2 - 1,
                 'style': torch.from_numpy(style.astype(np.int64)),
-                'path': f"toystreets/seed{self.seed}/{self.start + i:06d}"}
+                'path': f"toystreets{'-vans' if self.parked == 'vans' else ''}/seed{self.seed}/{self.start + i:06d}"}
         return self.transform(item) if self.transform else item
 
-    def __repr__(self): return f"ToyStreets(n={self.n}, size={self.size}, seed={self.seed}, start={self.start})"
+    def __repr__(self): return f"ToyStreets(n={self.n}, size={self.size}, seed={self.seed}, start={self.start}" + (", parked='vans')" if self.parked == 'vans' else ")")
 
 # %% ../nbs/00_toystreets.ipynb #5c1d3ac8
 def touching_instances(label: torch.Tensor | np.ndarray, inst: torch.Tensor | np.ndarray, thing_classes: typing.Sequence[int] | None = None) -> bool:
