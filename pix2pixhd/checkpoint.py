@@ -73,15 +73,16 @@ def resume_checkpoint_path(run_dir: str | Path) -> str | None:
     return str(p) if p.is_file() else None
 
 def model_checkpoint(model: Pix2PixHD) -> dict:
-    "The format tag, the options and the networks' weights of `model`: what every checkpoint holds."
+    "The format tag, the options and the networks' weights of `model` (G's weight average too, if kept): what every checkpoint holds."
     return {'format': CHECKPOINT_FORMAT, 'options': model.opt.to_dict(), 'netG': model.netG.state_dict(),
             'netD': model.netD.state_dict() if getattr(model, 'netD', None) is not None else None,
-            'netE': model.netE.state_dict() if model.netE is not None else None}
+            'netE': model.netE.state_dict() if model.netE is not None else None,
+            'netG_ema': model.netG_ema.state_dict() if getattr(model, 'netG_ema', None) is not None else None}
 
 
 # %% ../nbs/13_checkpoints.ipynb #84191e4f
-def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_train: bool = False, **overrides) -> Pix2PixHD:
-    "The model of a training checkpoint (file or run folder), weights loaded, in eval mode unless `is_train`."
+def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_train: bool = False, ema: bool = True, **overrides) -> Pix2PixHD:
+    "The model of a training checkpoint (file or run folder), weights loaded, in eval mode unless `is_train`. For inference G gets the run's weight average if it kept one (`ema=False`: the last weights)."
     ck = read_checkpoint(find_checkpoint(checkpoint))
     saved = ck['options']
     opt = Options().replace(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(Options)}})
@@ -89,18 +90,18 @@ def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_tr
         opt = opt.replace(**overrides)
         check_compatible(saved, opt, what=f'checkpoint {checkpoint}')
     model = Pix2PixHD(opt.replace(no_vgg_loss=True) if not is_train else opt, is_train=is_train)
-    model.netG.load_state_dict(ck['netG'])
+    model.netG.load_state_dict(ck['netG_ema'] if ema and not is_train and ck.get('netG_ema') else ck['netG'])
     if model.netE is not None: model.netE.load_state_dict(ck['netE'])
     if is_train: model.netD.load_state_dict(ck['netD'])
     return model.to(device).train(is_train)
 
 
 # %% ../nbs/13_checkpoints.ipynb #4c70b1c1
-def export_inference_checkpoint(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16) -> Path:
-    "Write only what inference needs (options, G, E) from a training checkpoint (file or run folder), weights as `dtype`."
+def export_inference_checkpoint(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16, ema: bool = True) -> Path:
+    "Write only what inference needs (options, G — the weight average if the run kept one and `ema` — and E) from a training checkpoint (file or run folder), weights as `dtype`."
     ck = read_checkpoint(find_checkpoint(checkpoint))
     half = lambda sd: {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
-    slim = {'format': CHECKPOINT_FORMAT, 'options': ck['options'], 'netG': half(ck['netG']),
+    slim = {'format': CHECKPOINT_FORMAT, 'options': ck['options'], 'netG': half(ck['netG_ema'] if ema and ck.get('netG_ema') else ck['netG']),
             **({'netE': half(ck['netE'])} if ck.get('netE') else {}),
             **{k: ck[k] for k in ('epoch', 'iteration') if k in ck}}
     out = Path(out); prev = out.with_suffix('.prev.pth'); had_prev = prev.exists()

@@ -12,11 +12,14 @@ from torch import nn
 import torch.nn.functional as F
 from .checkpoint import atomic_save, load_model, find_checkpoint
 from .model import Options
-from .train import Trainer, make_dataset
+from torch.utils.data import Dataset
+from .toystreets import ToyStreets
+from .train import Trainer, make_dataset, make_transform
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'confusion_matrix', 'segmentation_scores', 'frechet_distance', 'Segmenter', 'train_segmenter',
-           'score_images', 'pix2pixhd_row', 'results_table', 'save_segmenter', 'load_segmenter', 'evaluate_checkpoint']
+           'score_images', 'pix2pixhd_row', 'results_table', 'save_segmenter', 'load_segmenter', 'eval_dataset',
+           'evaluate_checkpoint']
 
 # %% ../nbs/15_evaluation.ipynb #8b731a2c
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, n_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -184,12 +187,22 @@ def _stack(ds, keys=('label', 'inst', 'image'), limit: int = 0) -> dict:
     items = [ds[i] for i in range(n)]
     return {k: torch.stack([it[k] for it in items]) for k in keys if k in items[0]}
 
+
+# %% ../nbs/15_evaluation.ipynb #1ccaef92
+def eval_dataset(opt: Options, phase: str = 'val', how_many: int = 0, val_seed: int | None = None) -> Dataset:
+    "The split to score: `make_dataset(opt, phase)`, or with `val_seed` fresh ToyStreets scenes rendered with that seed."
+    if val_seed is None: return make_dataset(opt, phase)
+    if opt.dataset_mode != 'toy': raise ValueError(f"val_seed renders fresh ToyStreets scenes; this run's data is dataset_mode={opt.dataset_mode!r}")
+    n = how_many or max(opt.toy_n // 10, 4)
+    return ToyStreets(n, (opt.loadSize // 2, opt.loadSize), seed=val_seed, start=opt.toy_n, transform=make_transform(opt, train=False))
+
 def evaluate_checkpoint(checkpoint: str | Path, segmenter: nn.Module | str | None = None, dataroot: str | Path | None = None, phase: str = 'val',
-                        how_many: int = 0, device: str | torch.device = 'cpu', segmenter_iters: int = 600, log: typing.Callable[[str], None] = print) -> dict:
+                        how_many: int = 0, device: str | torch.device = 'cpu', segmenter_iters: int = 600, log: typing.Callable[[str], None] = print,
+                        val_seed: int | None = None) -> dict:
     "Rows {'pix2pixHD (checkpoint)': scores, 'oracle (real photos)': scores} for a trained model on a dataset split."
     model = load_model(checkpoint, device)
     opt = model.opt if dataroot is None else model.opt.replace(dataroot=dataroot)
-    data = _stack(make_dataset(opt, phase), limit=how_many)
+    data = _stack(eval_dataset(opt, phase, how_many, val_seed), limit=how_many)
     if segmenter is None:
         if opt.dataset_mode != 'toy': raise ValueError("pass --segmenter (a save_segmenter file, a TorchScript file or module:function)")
         path = Path(find_checkpoint(checkpoint)).parent / 'segmenter.pt'

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads', 'threads', 'fit_l1',
-           'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
+           'ema_update', 'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -125,6 +125,14 @@ def fit_l1(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, params:
         opt.zero_grad(); loss.backward(); opt.step()
         history.append(loss.item())
     return history
+
+# %% ../nbs/03_layers.ipynb #08fc3507
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, decay: float):
+    "ema ← decay·ema + (1 − decay)·net for every floating-point parameter and buffer of the same-shaped `net`; others are copied."
+    for e, p in zip(ema.state_dict().values(), net.state_dict().values()):
+        if e.is_floating_point(): e.lerp_(p.to(e.dtype), 1 - decay)
+        else: e.copy_(p)
 
 # %% ../nbs/03_layers.ipynb #3b19e7e8
 def mean_range(xs: typing.Sequence[float], digits: int = 3) -> str:

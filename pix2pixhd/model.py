@@ -5,7 +5,7 @@
 # %% ../nbs/12_pix2pixhd.ipynb #3d84d666
 from __future__ import annotations
 import typing
-import contextlib, dataclasses, difflib, math
+import contextlib, copy, dataclasses, difflib, math
 from dataclasses import dataclass
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ _all_ = ['frozen']   # re-exported: it lived here first
 # %% auto #0
 __all__ = ['PRESETS', 'ARCH_OPTIONS', 'Options', 'get_options', 'generator_input_nc', 'discriminator_input_nc', 'size_divisor',
            'define_G', 'define_D', 'define_E', 'Pix2PixHD', 'NonFiniteLoss', 'train_step', 'reference_train_step',
-           'synthesize', 'OptionsMismatch', 'check_compatible', 'frozen']
+           'synthesize', 'add_ema', 'OptionsMismatch', 'check_compatible', 'frozen']
 
 # %% ../nbs/12_pix2pixhd.ipynb #f2b955bd
 _CHOICES = dict(dataset_mode=('toy', 'folder', 'cityscapes', 'aligned'), netG=('global', 'local'),
@@ -77,6 +77,7 @@ class Options:
     niter_decay: int = _opt(100, 'optimisation', 'epochs of linear decay to zero')
     niter_fix_global: int = _opt(0, 'optimisation', 'epochs training only the local enhancer (then everything)')
     load_pretrain: str = _opt('', 'optimisation', 'a coarser run (folder or checkpoint) to start from')
+    ema_decay: float = _opt(0.0, 'optimisation', "synthesize with an average of G's weights (e.g. 0.999); 0: off, as the reference")
     precision: str = _opt('fp32', 'speed and memory', "'auto': bf16 on GPUs that have it, else fp16 on CUDA, fp32 on CPU")
     channels_last: bool = _opt(False, 'speed and memory')
     checkpoint_activations: bool = _opt(False, 'speed and memory', 'recompute residual blocks (and VGG stages) in backward')
@@ -97,6 +98,7 @@ class Options:
         for k in ('label_nc', 'n_downsample_global', 'n_blocks_global', 'n_blocks_local', 'niter', 'niter_decay',
                   'niter_fix_global', 'max_iters', 'nThreads', 'n_downsample_E'):
             if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.netG == 'local' and self.n_local_enhancers < 1: raise ValueError("netG='local' needs n_local_enhancers >= 1")
         if self.niter_fix_global and self.netG != 'local':
             raise ValueError("niter_fix_global trains only the local enhancer: it needs netG='local'")
@@ -297,7 +299,7 @@ def reference_train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim
 @torch.no_grad()
 def synthesize(model: Pix2PixHD, label: torch.Tensor, inst: torch.Tensor | None = None, image: torch.Tensor | None = None, features: torch.Tensor | None = None, clusters: dict | None = None, choice: dict | None = None,
                inst_choice: dict | None = None, generator: torch.Generator | None = None):
-    "Synthesize Float[B,3,H,W] in [-1,1] from `label` ([H,W] or [B,H,W]) and `inst`; see above for the feature map."
+    "Synthesize Float[B,3,H,W] in [-1,1] from `label` ([H,W] or [B,H,W]) and `inst` (with G's weight average if the model keeps one); see above for the feature map."
     opt, was_training = model.opt, model.training
     label = label[None] if label.dim() == 2 else label
     if inst is not None and inst.dim() == 2: inst = inst[None]
@@ -314,10 +316,16 @@ def synthesize(model: Pix2PixHD, label: torch.Tensor, inst: torch.Tensor | None 
             elif features is None:
                 raise ValueError("this model uses instance features: pass image=, features= or clusters= to synthesize")
             cond = torch.cat([cond, features.to(cond.device, cond.dtype)], 1)
-        return model.netG(cond)
+        return (model.netG_ema if getattr(model, 'netG_ema', None) is not None else model.netG)(cond)
     finally: model.train(was_training)
 
 Pix2PixHD.synthesize = synthesize
+
+# %% ../nbs/12_pix2pixhd.ipynb #e71cc467
+def add_ema(model: Pix2PixHD) -> nn.Module:
+    "Give `model` a `netG_ema`: a frozen copy of its G, for `ema_update` to average into; returns it."
+    model.netG_ema = copy.deepcopy(model.netG).requires_grad_(False)
+    return model.netG_ema
 
 # %% ../nbs/12_pix2pixhd.ipynb #000bbaae
 ARCH_OPTIONS = ('label_nc', 'output_nc', 'no_instance', 'netG', 'ngf', 'n_downsample_global', 'n_blocks_global',

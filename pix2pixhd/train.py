@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
-from .layers import lr_factor
-from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible,
+from .layers import lr_factor, ema_update
+from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
                                   resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model)
@@ -191,6 +191,7 @@ class _Checkpointing:
         m = self.model
         m.netG.load_state_dict(ck['netG']); m.netD.load_state_dict(ck['netD'])
         if m.netE is not None: m.netE.load_state_dict(ck['netE'])
+        if getattr(m, 'netG_ema', None) is not None: m.netG_ema.load_state_dict(ck.get('netG_ema') or ck['netG'])
         self.optimizer_G.load_state_dict(ck['optimizer_G']); self.optimizer_D.load_state_dict(ck['optimizer_D'])
         if self.scaler is not None and ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
         self.epoch, self.epoch_iter, self.total_iters = ck['epoch'], ck['epoch_iter'], ck['total_iters']
@@ -249,13 +250,15 @@ class _Loop:
         return False
 
     def step(self, batch: dict) -> tuple[dict, torch.Tensor]:
-        "One iteration (`model.train_step`); a non-finite loss stops training, naming the checkpoint to resume from."
-        try: return train_step(self.model, batch, self.optimizer_G, self.optimizer_D, self.scaler, self._autocast)
+        "One iteration (`model.train_step`, then the weight average); a non-finite loss stops training, naming the checkpoint to resume from."
+        try: out = train_step(self.model, batch, self.optimizer_G, self.optimizer_D, self.scaler, self._autocast)
         except NonFiniteLoss as e:
             last = self.last_checkpoint or resume_checkpoint_path(self.run_dir)
             raise TrainingStopped(f"iteration {self.total_iters + 1} (epoch {self.epoch + 1}): {e}. "
                                   f"Last good checkpoint: {last or 'none yet'}. Lower --lr, use --precision fp32 "
                                   f"or bf16, or resume from it with --resume.") from None
+        if self.opt.ema_decay: ema_update(self.model.netG_ema, self.model.netG, self.opt.ema_decay)
+        return out
 
     def end_epoch(self):
         "Close the epoch: latest.pth, and epoch_N.pth every `save_epoch_freq` epochs."
@@ -325,6 +328,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         torch.manual_seed(opt.seed)                          # the same initial weights on every rank
         self.model = Pix2PixHD(opt).to(self.device)
         if opt.channels_last: self.model.to(memory_format=torch.channels_last)
+        if opt.ema_decay: add_ema(self.model)
         g_params = list(self.model.netG.parameters()) + (list(self.model.netE.parameters()) if self.model.netE is not None else [])
         self.optimizer_G = torch.optim.Adam(g_params, lr=opt.lr, betas=(opt.beta1, 0.999))
         self.optimizer_D = torch.optim.Adam(self.model.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
@@ -335,6 +339,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         elif opt.load_pretrain:
             left = load_pretrain(self.model, opt.load_pretrain)
             self.log(f"started from {opt.load_pretrain}: {sum(map(len, left.values()))} tensors left to train from scratch")
+            if opt.ema_decay: self.model.netG_ema.load_state_dict(self.model.netG.state_dict())
         self.dataset = make_dataset(opt, 'train')
         self._frozen = None
         self.writer = None

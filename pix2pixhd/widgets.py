@@ -12,18 +12,19 @@ import torch
 from .data import ToyStreets, CityscapesDataset, colorize, draw_boundaries, tensor_to_image
 from .scene import (Scene, instance_mask, segment_class, new_instance_id, relabel_instance, fill_from_surroundings,
                              delete_instance, paste_instance)
-from .clustering import sample_features, load_clusters
+from .clustering import sample_features, load_clusters, StyleWidget
 from .viz import png_bytes
 from .model import Pix2PixHD
 from .data import dataset_palette
 from .checkpoint import load_model, export_inference_checkpoint
 _all_ = ['export_inference_checkpoint', 'Scene', 'instance_mask', 'segment_class', 'new_instance_id', 'relabel_instance',
-         'fill_from_surroundings', 'delete_instance', 'paste_instance']   # re-exported: it lived here first
+         'fill_from_surroundings', 'delete_instance', 'paste_instance',   # re-exported: they lived here first
+         'StyleWidget']   # notebook 11's style sliders, so that every widget imports from here
 
 # %% auto #0
 __all__ = ['TOY_EDITOR', 'TOY_EDITOR_COMMANDS', 'load_toy_editor', 'SceneEditor', 'export_inference_checkpoint', 'Scene',
            'instance_mask', 'segment_class', 'new_instance_id', 'relabel_instance', 'fill_from_surroundings',
-           'delete_instance', 'paste_instance']
+           'delete_instance', 'paste_instance', 'StyleWidget']
 
 # %% ../nbs/17_manipulation.ipynb #45347ce9
 _here = Path(__file__).resolve().parent.parent if '__file__' in globals() else Path.cwd().resolve()

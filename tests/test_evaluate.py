@@ -38,6 +38,12 @@ def test_eval_command_scores_a_run_and_rejects_bad_segmenters(tmp_path):
     assert r.returncode == 2 and "no_such_pkg" in r.stderr
     r = run('pix2pixhd_eval')
     assert r.returncode == 2 and '--checkpoint is required' in r.stderr
+    r = run('pix2pixhd_eval', '--checkpoint', ck, '--how_many', 4, '--val_seed', 5, '--json')
+    assert r.returncode == 0, r.stderr
+    line, = r.stdout.splitlines()                     # one JSON line, nothing else on stdout
+    fresh = json.loads(line)
+    assert set(fresh) == set(rows) and all(set(v) == {'pixel_acc', 'mean_iou', 'frechet'} for v in fresh.values())
+    assert fresh['oracle (real photos)']['pixel_acc'] != rows['oracle (real photos)']['pixel_acc']   # other scenes
 
 
 def test_segmenter_round_trip_and_scores(tmp_path):
