@@ -209,17 +209,19 @@ def encode_cli(argv: list[str] | None = None):
 
 # %% ../nbs/18_cli.ipynb #1cf4bab6
 EVAL_ARGS = (CHECKPOINT_ARG,
-             Arg('segmenter', str, None, 'save_segmenter file, TorchScript file, or module:function (default for ToyStreets: train one)'),
+             Arg('segmenter', str, None, 'save_segmenter file, TorchScript file, or module:function (default for ToyStreets: the shipped one where it fits, else train one)'),
              Arg('dataroot', str, None, "dataset root (default: the run's)"), Arg('phase', str, 'val', 'split to score'),
              Arg('how_many', int, 0, 'at most this many items (0: all)'), Arg('out', str, None, 'also write the scores as JSON here'),
              Arg('segmenter_iters', int, 600, 'iterations when a ToyStreets segmenter has to be trained'),
              Arg('val_seed', int, None, 'ToyStreets runs: score on --how_many fresh scenes rendered with this seed'),
-             Arg('json', bool, False, 'print one JSON line instead of the table: per row pixel_acc, mean_iou, frechet'), DEVICE_ARG)
+             Arg('json', bool, False, 'print one JSON line instead of the table: per row pixel_acc, mean_iou, frechet'),
+             Arg('last_weights', bool, False, "score G's last weights, not the run's weight average (runs with --ema_decay)"), DEVICE_ARG)
 
 def _eval(a):
     if a.checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
     log = (lambda m: print(m, file=sys.stderr)) if a.json else print
-    rows = evaluate_checkpoint(a.checkpoint, a.segmenter, a.dataroot, a.phase, a.how_many, a.device, a.segmenter_iters, log, a.val_seed)
+    rows = evaluate_checkpoint(a.checkpoint, a.segmenter, a.dataroot, a.phase, a.how_many, a.device, a.segmenter_iters, log, a.val_seed,
+                               ema=not a.last_weights)
     if a.json: print(json.dumps({k: {m: r[m] for m in ('pixel_acc', 'mean_iou', 'frechet') if m in r} for k, r in rows.items()}))
     else: print(results_table(rows, paper={}))
     if a.out: Path(a.out).write_text(json.dumps(rows, indent=1))

@@ -17,8 +17,9 @@ from .toystreets import ToyStreets
 from .train import Trainer, make_dataset, make_transform
 
 # %% auto #0
-__all__ = ['PAPER_TABLE1', 'confusion_matrix', 'segmentation_scores', 'frechet_distance', 'Segmenter', 'train_segmenter',
-           'score_images', 'pix2pixhd_row', 'results_table', 'save_segmenter', 'load_segmenter', 'eval_dataset',
+__all__ = ['PAPER_TABLE1', 'TOY_SEGMENTER', 'TOY_SEGMENTER_COMMAND', 'confusion_matrix', 'segmentation_scores',
+           'frechet_distance', 'Segmenter', 'train_segmenter', 'score_images', 'pix2pixhd_row', 'results_table',
+           'save_segmenter', 'load_segmenter', 'eval_dataset', 'toy_trained_on', 'train_toy_segmenter',
            'evaluate_checkpoint']
 
 # %% ../nbs/15_evaluation.ipynb #8b731a2c
@@ -153,10 +154,11 @@ def results_table(rows: dict, paper: dict = PAPER_TABLE1) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/15_evaluation.ipynb #99fd3288
-def save_segmenter(seg: Segmenter, path: str | Path) -> Path:
-    "Save a `Segmenter`'s configuration and weights (loadable with weights_only=True)."
-    return atomic_save({'format': 'pix2pixhd-segmenter-v1', 'n_classes': seg.n_classes, 'width': seg.width,
-                        'depth': seg.depth, 'state_dict': seg.state_dict()}, path)
+def save_segmenter(seg: Segmenter, path: str | Path, dtype: torch.dtype = torch.float32) -> Path:
+    "Save a `Segmenter`'s configuration, weights (as `dtype`) and `trained_on` (what data it learnt from), loadable with weights_only=True."
+    sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in seg.state_dict().items()}
+    return atomic_save({'format': 'pix2pixhd-segmenter-v1', 'n_classes': seg.n_classes, 'width': seg.width, 'depth': seg.depth,
+                        'trained_on': getattr(seg, 'trained_on', {}), 'state_dict': sd}, path)
 
 def load_segmenter(spec: str, device: str | torch.device = 'cpu') -> nn.Module:
     "A segmenter from a `save_segmenter` file, a TorchScript file, or 'package.module:factory' (called with no arguments)."
@@ -169,6 +171,7 @@ def load_segmenter(spec: str, device: str | torch.device = 'cpu') -> nn.Module:
         except Exception: ck = None
         if isinstance(ck, dict) and ck.get('format') == 'pix2pixhd-segmenter-v1':
             seg = Segmenter(ck['n_classes'], ck['width'], ck['depth']); seg.load_state_dict(ck['state_dict'])
+            seg.trained_on = ck.get('trained_on', {})
             return seg.to(device).eval()
         try:
             with warnings.catch_warnings():
@@ -196,24 +199,45 @@ def eval_dataset(opt: Options, phase: str = 'val', how_many: int = 0, val_seed: 
     n = how_many or max(opt.toy_n // 10, 4)
     return ToyStreets(n, (opt.loadSize // 2, opt.loadSize), seed=val_seed, start=opt.toy_n, transform=make_transform(opt, train=False))
 
+_here = Path(__file__).resolve().parent.parent if '__file__' in globals() else Path.cwd().resolve()
+TOY_SEGMENTER = next((d / 'data' / 'toy_segmenter.pt' for d in (_here, *_here.parents) if (d / 'data' / 'toy_segmenter.pt').is_file()),
+                     _here / 'data' / 'toy_segmenter.pt')
+TOY_SEGMENTER_COMMAND = ("python -c \"import torch; from pix2pixhd.model import get_options; from pix2pixhd.evaluate import *; "
+                         "save_segmenter(train_toy_segmenter(get_options('toy')), 'data/toy_segmenter.pt', torch.float16)\"")
+
+def toy_trained_on(opt: Options) -> dict:
+    "What a ToyStreets segmenter for a run must have been trained on: the classes and the image size."
+    return {'dataset_mode': 'toy', 'label_nc': opt.label_nc, 'size': [opt.loadSize // 2, opt.loadSize]}
+
+def train_toy_segmenter(opt: Options, n_iter: int = 600, device: str | torch.device = 'cpu') -> Segmenter:
+    "A `Segmenter` trained (seed 0) on the real photos of a ToyStreets run's training scenes."
+    torch.manual_seed(0)
+    data = _stack(make_dataset(opt.replace(no_flip=True), 'train'), keys=('label', 'image'))
+    seg = Segmenter(opt.label_nc).to(device)
+    train_segmenter(seg, data['image'], data['label'], n_iter)
+    seg.trained_on = toy_trained_on(opt)
+    return seg
+
+def _toy_segmenter_for(checkpoint, opt, device, n_iter, log):
+    if opt.dataset_mode != 'toy': raise ValueError("pass --segmenter (a save_segmenter file, a TorchScript file or module:function)")
+    path = Path(find_checkpoint(checkpoint)).parent / 'segmenter.pt'
+    if path.is_file(): return load_segmenter(str(path), device)
+    if TOY_SEGMENTER.is_file():
+        seg = load_segmenter(str(TOY_SEGMENTER), device)
+        if seg.trained_on == toy_trained_on(opt): log(f"segmenter: {TOY_SEGMENTER} (shipped, trained on these scenes' photos)"); return seg
+    log(f"training a segmenter on the run's training data ({n_iter} iterations) -> {path}")
+    seg = train_toy_segmenter(opt, n_iter, device)
+    save_segmenter(seg, path)
+    return seg
+
 def evaluate_checkpoint(checkpoint: str | Path, segmenter: nn.Module | str | None = None, dataroot: str | Path | None = None, phase: str = 'val',
                         how_many: int = 0, device: str | torch.device = 'cpu', segmenter_iters: int = 600, log: typing.Callable[[str], None] = print,
-                        val_seed: int | None = None) -> dict:
-    "Rows {'pix2pixHD (checkpoint)': scores, 'oracle (real photos)': scores} for a trained model on a dataset split."
-    model = load_model(checkpoint, device)
+                        val_seed: int | None = None, ema: bool = True) -> dict:
+    "Rows {'pix2pixHD (checkpoint)': scores, 'oracle (real photos)': scores} for a trained model on a dataset split (G's weight average if the run kept one, unless `ema=False`)."
+    model = load_model(checkpoint, device, ema=ema)
     opt = model.opt if dataroot is None else model.opt.replace(dataroot=dataroot)
     data = _stack(eval_dataset(opt, phase, how_many, val_seed), limit=how_many)
-    if segmenter is None:
-        if opt.dataset_mode != 'toy': raise ValueError("pass --segmenter (a save_segmenter file, a TorchScript file or module:function)")
-        path = Path(find_checkpoint(checkpoint)).parent / 'segmenter.pt'
-        if path.is_file(): segmenter = load_segmenter(str(path), device)
-        else:
-            log(f"training a segmenter on the run's training data ({segmenter_iters} iterations) -> {path}")
-            torch.manual_seed(0)
-            train_data = _stack(make_dataset(opt.replace(no_flip=True), 'train'), keys=('label', 'image'))
-            segmenter = Segmenter(opt.label_nc).to(device)
-            train_segmenter(segmenter, train_data['image'], train_data['label'], segmenter_iters)
-            save_segmenter(segmenter, path)
+    if segmenter is None: segmenter = _toy_segmenter_for(checkpoint, opt, device, segmenter_iters, log)
     elif isinstance(segmenter, str): segmenter = load_segmenter(segmenter, device)
     inst = data.get('inst') if opt.use_instance else None
     kw = {}

@@ -242,7 +242,7 @@ class _Loop:
             losses, fake = self.step(batch)
             self.epoch_iter += 1; self.total_iters += 1
             secs, t0 = time.perf_counter() - t0, time.perf_counter()
-            if self.dist.is_main: self.record(losses, secs, batch, fake)
+            if self.dist.is_main: self.record(losses, secs, batch)
             if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
             if self._reached_max_iters():
                 self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
@@ -270,7 +270,7 @@ class _Loop:
 # %% ../nbs/14_training.ipynb #b4279f44
 class _Logging:
     "What `Trainer` reports after each iteration (rank 0): loss_log.jsonl, the progress bar, TensorBoard, lines, sample grids."
-    def record(self, losses: dict, secs: float, batch: dict, fake: torch.Tensor):
+    def record(self, losses: dict, secs: float, batch: dict):
         "Log one iteration's losses and time; print every `print_freq`, save a sample grid every `display_freq` iterations."
         opt = self.opt
         rec = {'iter': self.total_iters, 'epoch': self.epoch + 1, 'epoch_iter': self.epoch_iter,
@@ -282,7 +282,7 @@ class _Logging:
             for k, v in losses.items(): self.writer.add_scalar(f'loss/{k}', v, self.total_iters)
         if opt.print_freq and self.total_iters % opt.print_freq == 0 and self._bar is None:
             self.log(f"iter {self.total_iters} (epoch {self.epoch + 1}): " + ' '.join(f"{k} {v:.3f}" for k, v in losses.items()))
-        if opt.display_freq and self.total_iters % opt.display_freq == 0: self.save_samples(batch, fake)
+        if opt.display_freq and self.total_iters % opt.display_freq == 0: self.save_samples(batch)
 
     def _open_bar(self, total: int, n_epochs: int):
         if self.progress and sys.stderr.isatty():   # a bar for people; plain lines for logs and CI
@@ -293,11 +293,14 @@ class _Logging:
     def _close_bar(self):
         if self._bar is not None: self._bar.close(); self._bar = None
 
-    def save_samples(self, batch: dict, fake: torch.Tensor, n: int = 4) -> Path:
-        "A grid label | fake | real of the first `n` items of a batch, as samples/iter_NNNNNNN.png."
+    @torch.no_grad()
+    def save_samples(self, batch: dict, n: int = 4) -> Path:
+        "A grid label | synthesized | real of a batch's first `n` items, as samples/iter_NNNNNNN.png: G in eval mode, and its weight average if the run keeps one."
         from PIL import Image
+        b = {k: v[:n] for k, v in batch.items() if torch.is_tensor(v)}
+        fake = self.model.synthesize(b['label'], b.get('inst'), image=b['image'] if self.model.netE is not None else None).float().cpu()
         rows = []
-        for i in range(min(n, len(fake))):
+        for i in range(len(fake)):
             label = batch['label'][i]
             lab = tensor_to_image(label) if label.is_floating_point() else colorize(label, dataset_palette(self.opt.dataset_mode, self.opt.label_nc))
             rows.append([lab, tensor_to_image(fake[i]), tensor_to_image(batch['image'][i])])
