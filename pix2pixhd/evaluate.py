@@ -5,7 +5,7 @@
 # %% ../nbs/15_evaluation.ipynb #6385267b
 from __future__ import annotations
 import typing
-import importlib, time, warnings
+import importlib, warnings
 from pathlib import Path
 import torch
 from torch import nn
@@ -14,13 +14,15 @@ from .checkpoint import atomic_save, load_model, find_checkpoint
 from .model import Options
 from torch.utils.data import Dataset
 from .toystreets import ToyStreets
-from .train import Trainer, make_dataset, make_transform
+from .train import make_dataset, make_transform
+from .layers import mean_range
+import json
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'TOY_SEGMENTER', 'TOY_SEGMENTER_COMMAND', 'confusion_matrix', 'segmentation_scores',
-           'frechet_distance', 'Segmenter', 'train_segmenter', 'score_images', 'pix2pixhd_row', 'results_table',
-           'save_segmenter', 'load_segmenter', 'eval_dataset', 'toy_trained_on', 'train_toy_segmenter',
-           'evaluate_checkpoint']
+           'frechet_distance', 'Segmenter', 'train_segmenter', 'score_images', 'results_table', 'read_results',
+           'curves', 'curves_table', 'speed_table', 'plot_curves', 'summarize_results', 'save_segmenter',
+           'load_segmenter', 'eval_dataset', 'toy_trained_on', 'train_toy_segmenter', 'evaluate_checkpoint']
 
 # %% ../nbs/15_evaluation.ipynb #8b731a2c
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, n_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -130,17 +132,6 @@ def score_images(segmenter: nn.Module, images: torch.Tensor, labels: torch.Tenso
     if feats['fake']: out['frechet'] = frechet_distance(torch.cat(feats['real']), torch.cat(feats['fake']))
     return out
 
-# %% ../nbs/15_evaluation.ipynb #e8394b38
-def pix2pixhd_row(opt: Options, val: dict, segmenter: nn.Module, seed: int = 0) -> dict:
-    "Train a pix2pixHD `opt` (a toy-data run) and score its synthesis of `val` (dict of stacked label, inst, image)."
-    t0 = time.perf_counter()
-    tr = Trainer(opt.replace(seed=seed), progress=False, log=lambda m: None).fit()
-    secs = time.perf_counter() - t0
-    model = tr.model.eval()
-    fakes = torch.cat([model.synthesize(val['label'][i:i + 8], val['inst'][i:i + 8] if opt.use_instance else None)
-                       for i in range(0, len(val['label']), 8)])
-    return {**score_images(segmenter, fakes, val['label'], val['image']), 'train_s': secs, 'fakes': fakes}
-
 # %% ../nbs/15_evaluation.ipynb #e793fc84
 PAPER_TABLE1 = {'pix2pix': (0.7834, 0.3948), 'pix2pixHD': (0.8378, 0.6389), 'oracle (real photos)': (0.8429, 0.6857)}
 
@@ -152,6 +143,78 @@ def results_table(rows: dict, paper: dict = PAPER_TABLE1) -> str:
         out.append(f"| {k} | {r['pixel_acc']:.2%} | {r['mean_iou']:.3f} | {r.get('frechet', float('nan')):.3f} | "
                    f"{r.get('train_s', float('nan')):.0f} | {f'{p[0]:.2%} / {p[1]:.4f}' if p else ''} |")
     return '\n'.join(out)
+
+# %% ../nbs/15_evaluation.ipynb #32894b71
+def read_results(path: str | Path) -> list[dict]:
+    "Every results line of an experiment's JSON-lines file (none if it does not exist); a damaged line fails naming the file and line."
+    path, out = Path(path), []
+    if not path.is_file(): return out
+    for n, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip(): continue
+        try: out.append(json.loads(line))
+        except json.JSONDecodeError as e: raise ValueError(f"{path}:{n}: not a JSON results line ({e.msg})") from None
+    return out
+
+def _row_name(r: dict, budgets: set) -> str:
+    b = r.get('scale', {}).get('budget')
+    return f"{r['row']} ({b} iterations)" if len(budgets) > 1 and r['points'][0]['iter'] > 0 else r['row']
+
+def curves(records: list[dict], metric: str = 'mean_iou') -> dict:
+    "{row: {iteration: [one value per seed]}} of `metric` from results lines, rows in the order they first appear; a row run with several budgets is one row per budget."
+    out, budgets = {}, {r.get('scale', {}).get('budget') for r in records if r['points'][0]['iter'] > 0}
+    for r in records:
+        for p in r['points']: out.setdefault(_row_name(r, budgets), {}).setdefault(p['iter'], []).append(p[metric])
+    return out
+
+def curves_table(records: list[dict], metric: str = 'mean_iou', digits: int = 3) -> str:
+    "A markdown table of `metric` per row (columns: evaluation points): 'mean [min, max]' over seeds; the oracle in one cell."
+    c = curves(records, metric)
+    its = sorted({i for row in c.values() for i in row if i > 0})
+    budgets = {r.get('scale', {}).get('budget') for r in records if r['points'][0]['iter'] > 0}
+    seeds = {row: len({r['seed'] for r in records if _row_name(r, budgets) == row}) for row in c}
+    out = [f"| {metric} | seeds | " + ' | '.join(f"iter {i}" for i in its) + " |", "|---|---:|" + "---|" * len(its)]
+    for row, pts in c.items():
+        if set(pts) == {0}: cells = [mean_range(pts[0], digits)] + [''] * (len(its) - 1)
+        else: cells = [mean_range(pts[i], digits) if i in pts else '' for i in its]
+        out.append(f"| {row} | {seeds[row]} | " + ' | '.join(cells) + " |")
+    return '\n'.join(out)
+
+def speed_table(records: list[dict]) -> str:
+    "A markdown table per row: parameters of G and D, iterations per second and data wait per iteration at the last point."
+    out = ["| row | G params | D params | it/s | data wait ms/it | device |", "|---|---:|---:|---|---|---|"]
+    budgets = {r.get('scale', {}).get('budget') for r in records if r['points'][0]['iter'] > 0}
+    for row in dict.fromkeys(_row_name(r, budgets) for r in records):
+        rs = [r for r in records if _row_name(r, budgets) == row and r['params']]
+        if not rs: continue
+        last = [r['points'][-1] for r in rs]
+        out.append(f"| {row} | {rs[0]['params']['G'] / 1e6:.2f} M | {rs[0]['params']['D'] / 1e6:.2f} M | "
+                   f"{mean_range([p['it_per_s'] for p in last], 2)} | {mean_range([1000 * p['data_s'] / p['iter'] for p in last], 2)} | "
+                   f"{rs[0]['device']} |")
+    return '\n'.join(out)
+
+def plot_curves(records: list[dict], metrics: typing.Sequence[str] = ('pixel_acc', 'mean_iou', 'frechet')):
+    "Learning curves, one panel per metric: the mean over seeds with the min-max band; the oracle as a dashed line."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for row, pts in curves(records, m).items():
+            if set(pts) == {0}:
+                ax.axhline(sum(pts[0]) / len(pts[0]), ls='--', c='k', lw=1, label=row); continue
+            its = sorted(pts)
+            mean = [sum(pts[i]) / len(pts[i]) for i in its]
+            line, = ax.plot(its, mean, marker='.', label=f"{row} ({len(pts[its[-1]])} seeds)")
+            ax.fill_between(its, [min(pts[i]) for i in its], [max(pts[i]) for i in its], color=line.get_color(), alpha=0.2)
+        ax.set_xlabel('iteration'); ax.set_title(m.replace('_', ' '), fontsize=10)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+def summarize_results(path: str | Path, metric: str = 'mean_iou') -> tuple[str, typing.Any]:
+    "A results file as (markdown table of `metric` over the evaluation points, figure of the curves); fails if the file has no lines."
+    records = read_results(path)
+    if not records: raise ValueError(f"{path}: no results yet (run the experiment first)")
+    return curves_table(records, metric), plot_curves(records)
+
 
 # %% ../nbs/15_evaluation.ipynb #99fd3288
 def save_segmenter(seg: Segmenter, path: str | Path, dtype: torch.dtype = torch.float32) -> Path:

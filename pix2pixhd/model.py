@@ -9,6 +9,7 @@ import contextlib, copy, dataclasses, difflib, math
 from dataclasses import dataclass
 import torch
 from torch import nn
+import torch.nn.functional as F
 from .layers import GANLoss, frozen
 from .generator import GlobalGenerator, set_checkpointing
 from .enhancer import LocalEnhancer
@@ -65,6 +66,7 @@ class Options:
     no_ganFeat_loss: bool = _opt(False, 'discriminator and losses')
     no_vgg_loss: bool = _opt(False, 'discriminator and losses')
     no_lsgan: bool = _opt(False, 'discriminator and losses', 'vanilla (BCE) GAN loss instead of least squares')
+    lambda_L1: float = _opt(0.0, 'discriminator and losses', "weight of pix2pix's L1 term |fake - real| (0: off, as in pix2pixHD)")
     vgg_weights: str | None = _opt(None, 'discriminator and losses', "local copy of torchvision's vgg19-dcbb9e9d.pth; 'random' for benchmarks only")
     instance_feat: bool = _opt(False, 'instance-level feature encoder')
     feat_num: int = _opt(3, 'instance-level feature encoder')
@@ -98,6 +100,7 @@ class Options:
         for k in ('label_nc', 'n_downsample_global', 'n_blocks_global', 'n_blocks_local', 'niter', 'niter_decay',
                   'niter_fix_global', 'max_iters', 'nThreads', 'n_downsample_E'):
             if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        if self.lambda_L1 < 0: raise ValueError(f"lambda_L1 must be >= 0, got {self.lambda_L1}")
         if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.netG == 'local' and self.n_local_enhancers < 1: raise ValueError("netG='local' needs n_local_enhancers >= 1")
         if self.niter_fix_global and self.netG != 'local':
@@ -243,11 +246,15 @@ class Pix2PixHD(nn.Module):
         "{'G_VGG': ...}, or {} without the VGG term."
         return {} if self.criterionVGG is None else {'G_VGG': self.criterionVGG(fake.float(), real.float())}
 
+    def l1_loss(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
+        "{'G_L1': lambda_L1 · mean |fake - real|} (pix2pix's term, for ablations), or {} when `lambda_L1` is 0."
+        return {'G_L1': self.opt.lambda_L1 * F.l1_loss(fake.float(), real.float())} if self.opt.lambda_L1 else {}
+
     def compute_losses(self, batch: dict):
         "Every loss of one forward pass, with graphs: (loss_G, loss_D, {name: detached loss}, fake). loss_D is halved, as in the reference."
         cond, real, fake = self.generate(batch)
         loss_D, losses, pred_real = self.discriminator_loss(cond, fake, real)
-        g = {**self.adversarial_losses(cond, fake, pred_real), **self.vgg_loss(fake, real)}
+        g = {**self.adversarial_losses(cond, fake, pred_real), **self.vgg_loss(fake, real), **self.l1_loss(fake, real)}
         return sum(g.values()), loss_D, {k: v.detach() for k, v in {**losses, **g}.items()}, fake.detach()
 
 # %% ../nbs/12_pix2pixhd.ipynb #21200559
@@ -264,7 +271,8 @@ def train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim.Optimizer
         loss_D, losses, pred_real = model.discriminator_loss(cond, fake, real)
     scale(loss_D).backward()
     fake_leaf = fake.detach().requires_grad_()
-    for term in (lambda: model.adversarial_losses(cond, fake_leaf, pred_real), lambda: model.vgg_loss(fake_leaf, real)):
+    for term in (lambda: model.adversarial_losses(cond, fake_leaf, pred_real), lambda: model.vgg_loss(fake_leaf, real),
+                 lambda: model.l1_loss(fake_leaf, real)):
         with ac: g = term()
         if g: scale(sum(g.values())).backward()
         losses.update(g)

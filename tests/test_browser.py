@@ -207,7 +207,7 @@ def test_style_widget_in_jupyterlab(browser, lab):
 
 
 def test_scene_editor_in_jupyterlab(browser, lab):
-    page, secs = open_and_run_all(browser, lab, "17_manipulation.ipynb")
+    page, secs = open_and_run_all(browser, lab, "18_manipulation.ipynb")
     print(f"12_manipulation: Run All {secs:.0f}s")
     check_widgets_render(page, "12_manipulation")
     cell = widget_cell(page, "undo")
