@@ -21,7 +21,7 @@ import json
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'TOY_SEGMENTER', 'TOY_SEGMENTER_COMMAND', 'confusion_matrix', 'segmentation_scores',
            'frechet_distance', 'Segmenter', 'train_segmenter', 'score_images', 'results_table', 'read_results',
-           'curves', 'curves_table', 'speed_table', 'plot_curves', 'summarize_results', 'save_segmenter',
+           'curves', 'curves_table', 'speed_table', 'plot_curves', 'leads', 'summarize_results', 'save_segmenter',
            'load_segmenter', 'eval_dataset', 'toy_trained_on', 'train_toy_segmenter', 'evaluate_checkpoint']
 
 # %% ../nbs/15_evaluation.ipynb #8b731a2c
@@ -179,6 +179,8 @@ def curves_table(records: list[dict], metric: str = 'mean_iou', digits: int = 3)
         out.append(f"| {row} | {seeds[row]} | " + ' | '.join(cells) + " |")
     return '\n'.join(out)
 
+
+# %% ../nbs/15_evaluation.ipynb #e755ebcd
 def speed_table(records: list[dict]) -> str:
     "A markdown table per row: parameters of G and D, iterations per second and data wait per iteration at the last point."
     out = ["| row | G params | D params | it/s | data wait ms/it | device |", "|---|---:|---:|---|---|---|"]
@@ -208,6 +210,17 @@ def plot_curves(records: list[dict], metrics: typing.Sequence[str] = ('pixel_acc
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+def leads(records: list[dict], row_a: str, row_b: str, metric: str = 'mean_iou', higher_is_better: bool = True) -> list[tuple]:
+    "At every evaluation point both rows reached: (iteration, the row better on average over seeds, whether the seeds' ranges are apart)."
+    c = curves(records, metric)
+    out = []
+    for it in sorted(set(c[row_a]) & set(c[row_b])):
+        a, b = c[row_a][it], c[row_b][it]
+        a_wins = (sum(a) / len(a) > sum(b) / len(b)) == higher_is_better
+        w, l = (a, b) if a_wins else (b, a)
+        out.append((it, row_a if a_wins else row_b, min(w) > max(l) if higher_is_better else max(w) < min(l)))
+    return out
 
 def summarize_results(path: str | Path, metric: str = 'mean_iou') -> tuple[str, typing.Any]:
     "A results file as (markdown table of `metric` over the evaluation points, figure of the curves); fails if the file has no lines."

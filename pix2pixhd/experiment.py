@@ -78,6 +78,12 @@ def _table1_rows(num_downs: int, ngf: int, n_layers_D: int) -> dict:
             'pix2pixHD': hd, 'pix2pixHD + L1': {**hd, 'lambda_L1': 100.0},
             'U-Net, pix2pixHD objective': {**hd, 'unet': dict(num_downs=num_downs, ngf=ngf)}, 'oracle': dict(method='oracle')}
 
+def _tiny_rows(num_downs: int) -> dict:
+    "Networks of a few thousand parameters, one per method, for `tiny`."
+    hd = dict(method='pix2pixhd', ngf=4, n_downsample_global=2, n_blocks_global=1, num_D=2, ndf=4, n_layers_D=1, no_vgg_loss=True)
+    return {'pix2pix': dict(method='pix2pix', num_downs=num_downs, ngf=4, ndf=4, n_layers_D=1), 'pix2pixHD': hd,
+            'U-Net, pix2pixHD objective': {**hd, 'unet': dict(num_downs=num_downs, ngf=4)}, 'oracle': dict(method='oracle')}
+
 EXPERIMENTS = {
     'table1': Experiment(
         'table1', "pix2pix against pix2pixHD at matched generator capacity, as learning curves (the paper's Table 1)",
@@ -88,19 +94,9 @@ EXPERIMENTS = {
     'tiny': Experiment(
         'tiny', "the runner end to end in seconds (tests and the notebook's always-run cells)",
         cpu=Scale((32, 64), n_train=8, n_val=4, budget=4, batch_size=2, n_points=2, precision='fp32', segmenter_iters=4,
-                  segmenter_width=4, rows={'pix2pix': dict(method='pix2pix', num_downs=5, ngf=4, ndf=4, n_layers_D=1),
-                                           'pix2pixHD': dict(method='pix2pixhd', ngf=4, n_downsample_global=2, n_blocks_global=1,
-                                                             num_D=2, ndf=4, n_layers_D=1, no_vgg_loss=True),
-                                           'U-Net, pix2pixHD objective': dict(method='pix2pixhd', unet=dict(num_downs=5, ngf=4), ndf=4,
-                                                                              num_D=2, n_layers_D=1, no_vgg_loss=True),
-                                           'oracle': dict(method='oracle')}),
+                  segmenter_width=4, rows=_tiny_rows(5)),
         gpu=Scale((64, 128), n_train=8, n_val=4, budget=4, batch_size=2, n_points=2, precision='auto', segmenter_iters=4,
-                  segmenter_width=4, rows={'pix2pix': dict(method='pix2pix', num_downs=6, ngf=4, ndf=4, n_layers_D=1),
-                                           'pix2pixHD': dict(method='pix2pixhd', ngf=4, n_downsample_global=2, n_blocks_global=1,
-                                                             num_D=2, ndf=4, n_layers_D=1, no_vgg_loss=True),
-                                           'U-Net, pix2pixHD objective': dict(method='pix2pixhd', unet=dict(num_downs=6, ngf=4), ndf=4,
-                                                                              num_D=2, n_layers_D=1, no_vgg_loss=True),
-                                           'oracle': dict(method='oracle')})),
+                  segmenter_width=4, rows=_tiny_rows(6))),
 }
 
 
