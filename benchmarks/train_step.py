@@ -131,6 +131,7 @@ def main():
     settings = a.settings or (CUDA_SETTINGS if a.device.startswith('cuda') else SETTINGS)
     print(f"{'config':12} {'setting':12} {'step s':>8} {'speed-up':>9} {'peak GiB':>9} {'memory':>7} {'infer s':>8}"
           "   (speed-up and memory: against the official implementation's CPU figures)")
+    failed = []
     for c in a.configs:
         for s in settings:
             cmd = [sys.executable, __file__, '--child', c, s, '--device', a.device, '--steps', str(a.steps),
@@ -138,7 +139,8 @@ def main():
             r = subprocess.run(cmd, capture_output=True, text=True)
             line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)
             if line is None:
-                print(f"{c:12} {s:12} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:150]}", flush=True); continue
+                print(f"{c:12} {s:12} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:150]}", flush=True)
+                failed.append(f"{c} {s}"); continue
             res = json.loads(line[7:])
             ref = REFERENCE_CPU[c]
             cpu = a.device == 'cpu'
@@ -147,6 +149,7 @@ def main():
                   flush=True)
             if a.out:
                 with open(a.out, 'a') as f: f.write(json.dumps(res) + '\n')
+    if failed: sys.exit(f"{len(failed)} of {len(a.configs) * len(settings)} settings failed: {', '.join(failed)}")
 
 
 if __name__ == '__main__':

@@ -3,7 +3,8 @@ import json, os, subprocess, sys
 
 import torch
 
-from pix2pixhd.evaluate import Segmenter, save_segmenter, load_segmenter, confusion_matrix, segmentation_scores
+from pix2pixhd.evaluate import Segmenter, save_segmenter, load_segmenter, confusion_matrix, segmentation_scores, score_images
+from pix2pixhd.toystreets import ToyStreets
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
 TINY = ['--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
@@ -23,9 +24,9 @@ def test_eval_command_scores_a_run_and_rejects_bad_segmenters(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = json.loads(out.read_text())
     assert set(rows) == {'pix2pixHD (checkpoint)', 'oracle (real photos)'}
-    for row in rows.values():
-        assert 0 <= row['pixel_acc'] <= 1 and 0 <= row['mean_iou'] <= 1 and row['frechet'] >= 0
-    assert rows['oracle (real photos)']['frechet'] < 1e-6
+    model, oracle = rows['pix2pixHD (checkpoint)'], rows['oracle (real photos)']
+    assert oracle['frechet'] < 1e-6 < 0.1 < model['frechet']          # the model row scores the synthesized images, not the photos
+    assert oracle['pixel_acc'] > model['pixel_acc'] and oracle['mean_iou'] > model['mean_iou']   # 4 iterations are far from photos
     assert (ck / 'segmenter.pt').is_file() and '| pix2pixHD (checkpoint) |' in r.stdout
     seg = load_segmenter(str(ck / 'segmenter.pt'))
     assert isinstance(seg, Segmenter) and seg.n_classes == 7
@@ -43,7 +44,11 @@ def test_eval_command_scores_a_run_and_rejects_bad_segmenters(tmp_path):
     line, = r.stdout.splitlines()                     # one JSON line, nothing else on stdout
     fresh = json.loads(line)
     assert set(fresh) == set(rows) and all(set(v) == {'pixel_acc', 'mean_iou', 'frechet'} for v in fresh.values())
-    assert fresh['oracle (real photos)']['pixel_acc'] != rows['oracle (real photos)']['pixel_acc']   # other scenes
+    scenes = ToyStreets(4, (32, 64), seed=5, start=16)              # --val_seed 5: fresh scenes after the 16 training ones
+    photos = torch.stack([scenes[i]['image'] for i in range(4)])
+    want = score_images(seg, photos, torch.stack([scenes[i]['label'] for i in range(4)]), photos, 7)
+    assert abs(fresh['oracle (real photos)']['pixel_acc'] - want['pixel_acc']) < 1e-6
+    assert abs(fresh['oracle (real photos)']['mean_iou'] - want['mean_iou']) < 1e-6
 
 
 def test_segmenter_round_trip_and_scores(tmp_path):

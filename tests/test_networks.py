@@ -47,8 +47,12 @@ def test_instance_norm_has_no_parameters():
 def test_global_generator_shapes():
     g = GlobalGenerator(36, 3, 64, 4, 9).eval()                       # full size on a small input
     assert g(torch.randn(1, 36, 128, 256)).shape == (1, 3, 128, 256)
-    y = GlobalGenerator(36, 3, 8, 4, 9)(torch.randn(1, 36, 512, 1024))  # same structure, narrow
-    assert y.shape == (1, 3, 512, 1024) and y.abs().max() <= 1
+    narrow = GlobalGenerator(36, 3, 8, 4, 9)                           # same structure, narrow
+    x = torch.randn(1, 36, 512, 1024)
+    y = narrow(x)
+    assert y.shape == (1, 3, 512, 1024)
+    x2 = x.clone(); x2[..., :64, :64] = 0                              # change one corner of the input
+    assert (narrow(x2) - y)[..., :64, :64].abs().max() > 1e-3         # the output follows the input
 
 
 @torch.no_grad()
@@ -224,9 +228,16 @@ def test_discriminator_num_D_2_loads_into_num_D_3():
 def test_autocast_bf16_cpu():
     G, D = GlobalGenerator(4, 3, 8, 2, 1), MultiscaleDiscriminator(7, 8, 3, num_D=2)
     s = torch.randn(1, 4, 32, 32)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+    real = torch.rand(1, 3, 32, 32) * 2 - 1
+    def losses_of():
         fake = G(s)
-        out = D(torch.cat([s, fake], 1))
-        loss = GANLoss()(out, True, for_discriminator=False) + FeatureMatchingLoss()(out, out)
+        out, out_real = D(torch.cat([s, fake], 1)), D(torch.cat([s, real], 1))
+        return fake, GANLoss()(out, True, for_discriminator=False) + FeatureMatchingLoss()(out, [[f.detach() for f in o] for o in out_real])
+    _, ref = losses_of()                                                # fp32
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        fake, loss = losses_of()
+    assert fake.dtype == torch.bfloat16                                 # autocast did run G in bf16
+    assert abs(loss.float().item() - ref.item()) <= 0.05 * abs(ref.item()), (loss.item(), ref.item())
     loss.float().backward()
-    assert torch.isfinite(loss.float())
+    grads = [p.grad for p in G.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads) and sum(g.abs().sum() for g in grads) > 0
