@@ -16,6 +16,7 @@ from .data import DataError, PairedFolderDataset, dataset_palette
 from .model import Options, PRESETS, Pix2PixHD, get_options
 from .checkpoint import CheckpointError, find_checkpoint, load_model
 from .train import Trainer, TrainingStopped, make_dataset
+from .layers import pick_device
 from .evaluate import evaluate_checkpoint, results_table, read_results, curves_table, speed_table
 from .experiment import EXPERIMENTS, results_path, run_experiment
 
@@ -164,7 +165,7 @@ def synthesize_dataset(model: Pix2PixHD, ds: typing.Sequence[dict], out: str | P
 def _model_and_options(checkpoint, dataroot=None, device='cpu', **changes):
     "A command's model (from --checkpoint) and its options, with --dataroot (if given) and `changes` applied."
     if checkpoint is None: raise ValueError("--checkpoint is required (a run folder or a .pth file)")
-    model = load_model(checkpoint, device)
+    model = load_model(checkpoint, pick_device(device))
     return model, model.opt.replace(**changes, **({'dataroot': dataroot} if dataroot else {}))
 
 CHECKPOINT_ARG = Arg('checkpoint', str, None, 'training checkpoint (file or run folder)')

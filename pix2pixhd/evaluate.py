@@ -15,7 +15,7 @@ from .model import Options
 from torch.utils.data import Dataset
 from .toystreets import ToyStreets
 from .train import make_dataset, make_transform
-from .layers import mean_range
+from .layers import mean_range, pick_device
 import json
 
 # %% auto #0
@@ -310,6 +310,7 @@ def evaluate_checkpoint(checkpoint: str | Path, segmenter: nn.Module | str | Non
                         how_many: int = 0, device: str | torch.device = 'cpu', segmenter_iters: int = 600, log: typing.Callable[[str], None] = print,
                         val_seed: int | None = None, ema: bool = True) -> dict:
     "Rows {'pix2pixHD (checkpoint)': scores, 'oracle (real photos)': scores} for a trained model on a dataset split (G's weight average if the run kept one, unless `ema=False`)."
+    device = pick_device(device)
     model = load_model(checkpoint, device, ema=ema)
     opt = model.opt if dataroot is None else model.opt.replace(dataroot=dataroot)
     data = _stack(eval_dataset(opt, phase, how_many, val_seed), limit=how_many)

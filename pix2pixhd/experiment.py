@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from .toystreets import ToyStreets
 from .data import one_hot
-from .layers import GANLoss, n_params, init_weights
+from .layers import GANLoss, n_params, init_weights, pick_device
 from .pix2pix import UnetGenerator, PatchDiscriminator, make_optimizers, pix2pix_step, pix2pix_synthesize
 from .model import Options, Pix2PixHD, get_options, train_step, generator_input_nc
 from .checkpoint import atomic_save
@@ -280,8 +280,7 @@ def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: t
                    log: typing.Callable[[str], None] = print) -> Path:
     "Run what is not yet done of experiment `name` (seed by seed, row by row), one results line per finished (row, seed)."
     if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-    exp, device = EXPERIMENTS[name], torch.device(device)
-    if device.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA GPU is visible here")
+    exp, device = EXPERIMENTS[name], pick_device(device)
     version, scale, default_seeds = exp.version(device)
     rows = list(rows or scale.rows)
     if unknown := [r for r in rows if r not in scale.rows]: raise ValueError(f"unknown row(s) {unknown} of {name!r}; rows: {list(scale.rows)}")

@@ -13,8 +13,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads', 'threads', 'fit_l1',
-           'ema_update', 'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
+__all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads', 'threads',
+           'pick_device', 'fit_l1', 'ema_update', 'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint',
+           'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -113,6 +114,21 @@ def threads(n: int):
     before = set_threads(n)
     try: yield
     finally: torch.set_num_threads(before)
+
+# %% ../nbs/03_layers.ipynb #b5cedc9b
+def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -> torch.device:
+    "The device `device` names ('cpu', 'cuda', 'cuda:1'); None: GPU `local_rank` if there is one, else the CPU. A GPU that is not there is an error, never a silent CPU run."
+    if device is None: return torch.device(f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(device)
+    except RuntimeError: raise ValueError(f"--device {device!r} is not a device: use 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type != 'cuda': return dev
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0: raise ValueError(f"--device {device}: no CUDA GPU is visible here (torch {torch.__version__}, "
+                                f"built for CUDA {torch.version.cuda or 'none'}): use --device cpu, or leave --device out")
+    dev = torch.device('cuda', local_rank if dev.index is None else dev.index)
+    if dev.index >= n: raise ValueError(f"--device {device}: only {n} GPU(s) here (cuda:0 to cuda:{n - 1})")
+    return dev
+
 
 # %% ../nbs/03_layers.ipynb #df8054a4
 def fit_l1(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, params: typing.Iterable | None = None,

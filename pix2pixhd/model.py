@@ -196,7 +196,7 @@ class Pix2PixHD(nn.Module):
 
     def run(self, name: str) -> nn.Module:
         "The module to call for `name` in 'G', 'D', 'E': its DDP/compiled wrapper if the trainer set one."
-        return self._runners.get(name) or getattr(self, 'net' + name)
+        return r if (r := self._runners.get(name)) is not None else getattr(self, 'net' + name)   # not `or`: bool(compiled module) calls len()
 
     @property
     def device(self): return next(self.netG.parameters()).device

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
-from .layers import lr_factor, ema_update
+from .layers import lr_factor, ema_update, pick_device
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
@@ -141,8 +141,7 @@ def init_distributed(device: str | None = None) -> DistInfo:
     "Read torchrun's environment, join the process group if there are several processes, and pick this process's device."
     world = int(os.environ.get('WORLD_SIZE', 1))
     rank, local = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
-    cuda = torch.cuda.is_available() and device != 'cpu'
-    dev = torch.device(device) if device not in (None, 'cuda') else torch.device(f'cuda:{local}' if cuda else 'cpu')
+    dev = pick_device(device, local)
     if dev.type == 'cuda': torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', rank=rank, world_size=world)
@@ -218,7 +217,6 @@ class _Loop:
         n_epochs = self.opt.niter + self.opt.niter_decay
         self.model.train()
         self.last_checkpoint, self._bar = None, None
-        self._autocast = autocast_for(self.precision, self.device)
         self._log_file = open(self.run_dir / 'loss_log.jsonl', 'a') if self.dist.is_main else None
         try:
             while self.epoch < n_epochs and not self._reached_max_iters():
@@ -277,7 +275,7 @@ class _Logging:
                'lr': self.lr, **{k: round(v, 6) for k, v in losses.items()}, 'secs': round(secs, 4)}
         self._log_file.write(json.dumps(rec) + '\n'); self._log_file.flush()
         if self._bar is not None:
-            self._bar.update(); self._bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+            self._bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False); self._bar.update()   # shows this iteration's losses
         if self.writer is not None:
             for k, v in losses.items(): self.writer.add_scalar(f'loss/{k}', v, self.total_iters)
         if opt.print_freq and self.total_iters % opt.print_freq == 0 and self._bar is None:
@@ -322,12 +320,13 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         ck = None
         if resume:
             ck = resume_checkpoint(self.run_dir, log=self.log)
-            if ck is None: self.log(f"no checkpoint in {self.run_dir}: starting a new run")
+            if ck is None: self.log(f"--resume: {self.run_dir} holds no checkpoint yet: starting a new run there")
             else: check_compatible(ck['options'], opt, what=f"checkpoint {ck['path']}")
         elif (self.run_dir / 'latest.pth').exists():
             raise FileExistsError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --name")
         self.opt, self.device = opt, self.dist.device
         self.precision = resolve_precision(opt.precision, self.device)
+        self._autocast = autocast_for(self.precision, self.device)
         torch.manual_seed(opt.seed)                          # the same initial weights on every rank
         self.model = Pix2PixHD(opt).to(self.device)
         if opt.channels_last: self.model.to(memory_format=torch.channels_last)
