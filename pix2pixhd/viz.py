@@ -13,7 +13,7 @@ from .toystreets import TOY_CLASSES, TOY_STYLES
 
 # %% auto #0
 __all__ = ['make_palette', 'colorize', 'tensor_to_image', 'instance_boundaries', 'draw_boundaries', 'style_to_image',
-           'item_panels', 'image_grid', 'sample_grid', 'show_items', 'png_bytes', 'enlarge']
+           'item_panels', 'image_grid', 'sample_grid', 'show_items', 'png_bytes', 'enlarge', 'press']
 
 # %% ../nbs/01_viz.ipynb #8f1d69e0
 def make_palette(n: int) -> np.ndarray:
@@ -118,3 +118,9 @@ def enlarge(rgb: np.ndarray, min_width: int) -> np.ndarray:
     k = max(1, math.ceil(min_width / rgb.shape[1]))
     return rgb.repeat(k, 0).repeat(k, 1) if k > 1 else rgb
 
+
+# %% ../nbs/01_viz.ipynb #4b59abfd
+def press(button: object) -> object:
+    "Run `button`'s click handlers as `Button.click()` does, but let their exceptions propagate (for checks)."
+    for handler in button._click_handlers.callbacks: handler(button)
+    return button

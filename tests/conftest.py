@@ -9,3 +9,8 @@ def pytest_addoption(parser):
 @pytest.fixture
 def force_flags(request):
     return request.config.getoption("--flags").split()
+
+
+def pytest_configure(config):
+    "The summary lists every skipped test with its reason (as `-rs` would)."
+    if 's' not in config.option.reportchars: config.option.reportchars += 's'

@@ -114,14 +114,26 @@ def test_d_checkpoint(tmp_path, interm):
     sd = _random(ref_d_keys(9, 8, 3, 3, interm))
     D = MultiscaleDiscriminator(9, 8, 3, 3, get_interm_feat=interm)
     load_checkpoint(D, _save(tmp_path, sd, 'latest_net_D.pth'))
-    # the reference applies scale{num_D-1} to the full-resolution input: so do we
+    # the reference applies scale{num_D-1} to the full-resolution input, scale{num_D-2} to it average-pooled once: so do we
     x = torch.randn(1, 9, 64, 64)
-    w = sd['scale2_layer0.0.weight' if interm else 'layer2.0.weight']
-    b = sd['scale2_layer0.0.bias' if interm else 'layer2.0.bias']
-    first = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(x, w, b, stride=2, padding=2), 0.2)
     with torch.no_grad():
         out = D(x)
-    if interm: assert torch.allclose(out[0][0], first, atol=1e-5)
+    half = torch.nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    for scale, inp, pred in ((2, x, out[0]), (1, half, out[1])):
+        assert torch.allclose(pred[-1], _reference_d(sd, scale, inp, 3, interm), atol=1e-4)   # the prediction, by hand
+    if interm: assert len(out[0]) == 5 and torch.allclose(out[0][0], _reference_d(sd, 2, x, 3, interm, upto=1), atol=1e-5)
+
+
+def _reference_d(sd, scale, x, n_layers, interm, upto=None):
+    "The reference's NLayerDiscriminator (instance norm, LSGAN: no sigmoid) computed by hand from its state dict."
+    F, flat = torch.nn.functional, 0
+    for j in range(n_layers + 2 if upto is None else upto):
+        name = f'scale{scale}_layer{j}.0' if interm else f'layer{scale}.{flat}'
+        x = F.conv2d(x, sd[name + '.weight'], sd[name + '.bias'], stride=2 if j < n_layers else 1, padding=2)
+        if 0 < j <= n_layers: x = F.instance_norm(x)
+        if j <= n_layers: x = F.leaky_relu(x, 0.2)
+        flat += 2 if j == 0 else 3
+    return x
 
 
 def test_module_prefix_and_weights_only(tmp_path):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from pix2pixhd.viz import press
 from pix2pixhd.clustering import (kmeans, cluster_features, save_clusters, load_clusters, sample_features,
                                   normalized_mutual_info, cluster_purity, StyleWidget)
 
@@ -78,5 +79,5 @@ def test_style_widget_follows_sliders():
     assert w.image[0, 2:, 0].tolist() == [200, 0]
     w.picker.value = 5001
     assert w.inst_slider.value == -1            # the picker shows the picked instance's own choice
-    w.button.click()
+    press(w.button)
     assert set(w.inst_choice) == {5001, 5002} and np.isfinite(w.feat.numpy()).all()

@@ -224,6 +224,22 @@ def test_progress_bar_shows_iterations_and_losses(tmp_path, capsys, monkeypatch)
     assert 'epoch 1' in err and '3/3' in err and 'G_GAN=' in err and 'D_real=' in err and 'it/s' in err, err[-500:]
 
 
+def test_tf_log_writes_losses_and_sample_grids(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator   # in the dev extra
+    tr = trainer(tmp_path, tf_log=True, display_freq=2).fit()
+    events = EventAccumulator(str(tr.run_dir / 'tensorboard')).Reload()
+    assert [e.step for e in events.Scalars('loss/G_GAN')] == [1, 2] and 'loss/D_fake' in events.Tags()['scalars']
+    assert [e.step for e in events.Images('samples')] == [2]
+
+
+def test_tf_log_without_tensorboard_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, 'torch.utils.tensorboard', None)     # as if TensorBoard were not installed
+    with pytest.raises(SystemExit) as e:
+        train_cli(['--preset', 'toy', '--toy_n', '4', '--checkpoints_dir', str(tmp_path), '--tf_log', '--no_progress'])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and 'tf_log needs TensorBoard: pip install tensorboard' in err, err
+
+
 def test_torchrun_module_entry_point(tmp_path):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'pix2pixhd.train',
            '--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1', '--loadSize', '64',
