@@ -5,15 +5,17 @@
 # %% ../nbs/13_checkpoints.ipynb #6e5a66ab
 from __future__ import annotations
 import typing
-import dataclasses, os, re
+import dataclasses, os, random, re
 from pathlib import Path
 
+import numpy as np
 import torch
 from .model import Options, Pix2PixHD, check_compatible
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-           'resume_checkpoint_path', 'model_checkpoint', 'load_model', 'export_inference_checkpoint']
+           'resume_checkpoint_path', 'model_checkpoint', 'rng_state', 'set_rng_state', 'load_model',
+           'export_inference_checkpoint']
 
 # %% ../nbs/13_checkpoints.ipynb #b65392c1
 CHECKPOINT_FORMAT = 'pix2pixhd-checkpoint-v1'
@@ -79,6 +81,23 @@ def model_checkpoint(model: Pix2PixHD) -> dict:
             'netE': model.netE.state_dict() if model.netE is not None else None,
             'netG_ema': model.netG_ema.state_dict() if getattr(model, 'netG_ema', None) is not None else None}
 
+
+# %% ../nbs/13_checkpoints.ipynb #b4743645
+def rng_state() -> dict:
+    "The random generators' states as plain tensors and numbers (loadable with weights_only=True)."
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    st = {'torch': torch.get_rng_state(), 'python': list(random.getstate()[1]),
+          'numpy': [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
+    return st
+
+def set_rng_state(st: dict):
+    "Restore what `rng_state` returned (the CUDA generators only where the same number of GPUs is visible)."
+    torch.set_rng_state(st['torch'])
+    random.setstate((3, tuple(st['python']), None))
+    keys, pos, has_gauss, gauss = st['numpy']
+    np.random.set_state(('MT19937', keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
 
 # %% ../nbs/13_checkpoints.ipynb #84191e4f
 def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_train: bool = False, ema: bool = True, **overrides) -> Pix2PixHD:

@@ -17,14 +17,15 @@ from .model import Options, PRESETS, Pix2PixHD, get_options
 from .checkpoint import CheckpointError, find_checkpoint, load_model
 from .train import Trainer, TrainingStopped, make_dataset
 from .layers import pick_device
+from .losses import VGGWeightsMissing
 from .evaluate import evaluate_checkpoint, results_table, read_results, curves_table, speed_table
 from .experiment import EXPERIMENTS, results_path, run_experiment
 
 # %% auto #0
 __all__ = ['TOYDATA_ARGS', 'TRAIN_ARGS', 'CHECKPOINT_ARG', 'DEVICE_ARG', 'TEST_ARGS', 'ENCODE_ARGS', 'EVAL_ARGS',
            'EXPERIMENT_ARGS', 'Arg', 'add_arg', 'command_parser', 'run_command', 'parse_size', 'toydata_cli',
-           'option_args', 'options_parser', 'parse_options', 'train_cli', 'synthesize_dataset', 'test_cli',
-           'encode_cli', 'eval_cli', 'experiment_cli']
+           'option_args', 'options_parser', 'parse_options', 'train_cli', 'synthesize_dataset', 'pick_phase',
+           'test_cli', 'encode_cli', 'eval_cli', 'experiment_cli']
 
 # %% ../nbs/19_cli.ipynb #298bf59d
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _train(argv):
 def train_cli(argv: list[str] | None = None):
     "Train pix2pixHD (pix2pixhd_train; torchrun-ready). `--preset toy` runs on built-in ToyStreets on the CPU."
     try: run_command('pix2pixhd_train', lambda: _train(argv),
-                     (ValueError, TypeError, FileExistsError, CheckpointError, DataError, TrainingStopped, ImportError))
+                     (ValueError, TypeError, FileExistsError, CheckpointError, DataError, TrainingStopped, ImportError, VGGWeightsMissing))
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
 
@@ -172,13 +173,28 @@ CHECKPOINT_ARG = Arg('checkpoint', str, None, 'training checkpoint (file or run 
 DEVICE_ARG = Arg('device', str, 'cpu', "'cpu' or 'cuda'")
 TEST_ARGS = (CHECKPOINT_ARG, Arg('out', str, 'results', 'output folder (images/ and index.html)'),
              Arg('dataroot', str, None, "dataset root (default: the run's; ToyStreets runs need none)"),
-             Arg('phase', str, 'val', 'split to synthesize'), Arg('how_many', int, 0, 'at most this many items (0: all)'),
+             Arg('phase', str, None, "split to synthesize (default: 'test' where the data has it, as the official code, else 'val')"),
+             Arg('how_many', int, 0, 'at most this many items (0: all)'),
              Arg('clusters', str, None, 'cluster file for instance-feature models (default: encode each real photo)'), DEVICE_ARG)
+
+def pick_phase(opt: Options, phase: str | None = None) -> str:
+    "The split to read: `phase` if given, else 'test' where the data has one (the official default), else 'val'."
+    if phase: return phase
+    if opt.dataset_mode in ('toy', 'cityscapes'): return 'val'   # ToyStreets' held-out scenes; Cityscapes withholds test labels
+    root, first = Path(opt.dataroot), '{}_label' if opt.label_nc else '{}_A'
+    if opt.dataset_mode == 'aligned': first = '{}'
+    for p in ('test', 'val'):
+        if (root / first.format(p)).is_dir(): return p
+    raise DataError(f"{root}: holds neither {first.format('test')}/ nor {first.format('val')}/: put the inputs to synthesize "
+                    f"in {first.format('test')}/ (and their targets beside them), or pass --phase train")
 
 def _test(a):
     from pix2pixhd.clustering import load_clusters
     model, opt = _model_and_options(a.checkpoint, a.dataroot, a.device)
-    page = synthesize_dataset(model, make_dataset(opt, a.phase), a.out, a.how_many, load_clusters(a.clusters) if a.clusters else None)
+    phase = pick_phase(opt, a.phase)
+    ds = make_dataset(opt, phase)
+    print(f"synthesizing the '{phase}' split{'' if a.phase else ' (no --phase given)'}: {ds}")
+    page = synthesize_dataset(model, ds, a.out, a.how_many, load_clusters(a.clusters) if a.clusters else None)
     print(f"wrote {page}")
 
 def test_cli(argv: list[str] | None = None):

@@ -21,9 +21,9 @@ from .viz import (make_palette, colorize, tensor_to_image, instance_boundaries, 
 __all__ = ['CITYSCAPES_CLASSES', 'CITYSCAPES_PALETTE', 'IMG_EXTENSIONS', 'one_hot', 'nearest_multiples', 'check_divisible',
            'dataset_palette', 'PairedTransform', 'DataError', 'open_image', 'read_label', 'read_instance', 'read_image',
            'rgb_to_label', 'pair_key', 'list_images', 'pair_files', 'FileDataset', 'PairedFolderDataset',
-           'CityscapesDataset', 'AlignedDataset', 'TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS', 'TOY_STYLES', 'SKY',
-           'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK', 'CAR', 'PERSON', 'render_toystreets', 'ToyStreets',
-           'touching_instances', 'write_toystreets', 'make_palette', 'colorize', 'tensor_to_image',
+           'CityscapesDataset', 'AlignedDataset', 'first_image_size', 'TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS',
+           'TOY_STYLES', 'SKY', 'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK', 'CAR', 'PERSON', 'render_toystreets',
+           'ToyStreets', 'touching_instances', 'write_toystreets', 'make_palette', 'colorize', 'tensor_to_image',
            'instance_boundaries', 'draw_boundaries', 'style_to_image', 'item_panels', 'image_grid', 'sample_grid',
            'show_items']
 
@@ -104,9 +104,21 @@ class PairedTransform:
         self.load_size, self.scale_width, self.crop_size = as_hw(load_size), scale_width, as_hw(crop_size)
         self.flip, self.divisor, self.make_divisible, self.train = flip, divisor, make_divisible, train
 
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        "(H, W) an item of this size is resized to, before the crop."
+        return self.load_size or ((max(round(height * self.scale_width / width), 1), self.scale_width) if self.scale_width else (height, width))
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        "(H, W) of the items made from an item of this size: resized, cropped, made divisible (see `apply`)."
+        h, w = self.crop_size or self.resized_size(height, width)
+        d = self.divisor
+        if d == 1 or not (h % d or w % d) or self.make_divisible == 'error': return h, w
+        if self.make_divisible == 'crop': return max(h // d * d, d), max(w // d * d, d)
+        return max(round(h / d), 1) * d, max(round(w / d), 1) * d
+
     def params(self, height: int, width: int):
         "Draw the random choices for an item of this size: the crop's top-left corner and the flip."
-        h, w = self.load_size or ((max(round(height * self.scale_width / width), 1), self.scale_width) if self.scale_width else (height, width))
+        h, w = self.resized_size(height, width)
         top = left = 0
         if self.crop_size:
             ch, cw = self.crop_size
@@ -280,12 +292,29 @@ class FileDataset(Dataset):
         item = self.load(self.records[i])
         return self.transform(item) if self.transform else item
 
+def _check_layout(root: Path, phase: str, label_nc: int):
+    "DataError naming the folders `label_nc` asks for, and what to change, when the first of them is missing."
+    ids = label_nc != 0
+    need, other = (('label', 'img'), ('A', 'B')) if ids else (('A', 'B'), ('label', 'img'))
+    if (root / f'{phase}_{need[0]}').is_dir(): return
+    found = ', '.join(sorted(d.name + '/' for d in root.iterdir() if d.is_dir())) or 'no folders'
+    msg = (f"{root / f'{phase}_{need[0]}'}: folder not found. " +
+           (f"label_nc={label_nc} (class-id maps) reads {phase}_label/ (ids), {phase}_img/ (photos) and optionally {phase}_inst/"
+            if ids else f"label_nc=0 (image inputs, e.g. thermal -> RGB) reads {phase}_A/ (inputs) and {phase}_B/ (targets), "
+                        f"the official layout") + f"; {root} holds {found}")
+    if all((root / f'{phase}_{k}').is_dir() for k in other):
+        msg += (f". {phase}_A/ and {phase}_B/ are the layout for image inputs: set label_nc=0 (--label_nc 0 --no_instance)" if ids else
+                f". {phase}_label/ and {phase}_img/ are the layout for class-id maps: if {phase}_label/ holds input images, rename it "
+                f"to {phase}_A/ and {phase}_img/ to {phase}_B/; if it holds class ids, set label_nc to their number")
+    raise DataError(msg)
+
 class PairedFolderDataset(FileDataset):
     "The official pix2pixHD layout: {phase}_label/_inst/_img[/_feat] (or {phase}_A/_B when label_nc=0), paired by name."
     def __init__(self, root: str | Path, phase: str = 'train', label_nc: int = 35, use_instance: bool | None = None,
                  load_features: bool = False, transform: typing.Callable | None = None):
         root = Path(root)
         if not root.is_dir(): raise DataError(f"{root}: dataset folder not found")
+        _check_layout(root, phase, label_nc)
         if label_nc == 0:
             folders = {'label_rgb': root / f'{phase}_A', 'image': root / f'{phase}_B'}
         else:
@@ -347,3 +376,10 @@ class AlignedDataset(Dataset):
         return self.transform(item) if self.transform else item
 
     def __repr__(self): return f"AlignedDataset({len(self)} items, direction={self.direction!r})"
+
+def first_image_size(ds: Dataset) -> tuple[Path, tuple[int, int]] | None:
+    "The first photo of a file dataset and its (H, W) (half the width for A|B files), from the file's header; None for others."
+    path = ds.records[0]['image'] if getattr(ds, 'records', None) else (ds.files[0] if getattr(ds, 'files', None) else None)
+    if path is None: return None
+    with Image.open(path) as im: w, h = im.size
+    return Path(path), (h, w // 2 if isinstance(ds, AlignedDataset) else w)

@@ -14,8 +14,8 @@ from .layers import GANLoss
 _all_ = ['GANLoss']   # re-exported: `from pix2pixhd.losses import GANLoss`
 
 # %% auto #0
-__all__ = ['VGG19_URL', 'VGG19_LAYERS', 'VGG_LOSS_WEIGHTS', 'FeatureMatchingLoss', 'vgg19_layers', 'vgg19_state_dict',
-           'VGG19Features', 'VGGLoss', 'GANLoss']
+__all__ = ['VGG19_URL', 'VGG19_LAYERS', 'VGG_LOSS_WEIGHTS', 'FeatureMatchingLoss', 'vgg19_layers', 'VGGWeightsMissing',
+           'vgg19_state_dict', 'VGG19Features', 'VGGLoss', 'GANLoss']
 
 # %% ../nbs/08_losses.ipynb #01396786
 class FeatureMatchingLoss(nn.Module):
@@ -53,6 +53,9 @@ def _online(host='download.pytorch.org', timeout=3.0):
         with socket.create_connection((host, 443), timeout=timeout): return True
     except OSError: return False
 
+class VGGWeightsMissing(RuntimeError):
+    "The VGG loss's ImageNet weights are neither on disk nor downloadable (the commands print it as one line)."
+
 def vgg19_state_dict(weights_path: str | Path | None = None, download: bool = True):
     "ImageNet VGG19 `features` weights (keys '0.weight' ...) from `weights_path`, the torch hub cache, or a download."
     if weights_path is None:
@@ -60,11 +63,15 @@ def vgg19_state_dict(weights_path: str | Path | None = None, download: bool = Tr
         if os.path.exists(cached): weights_path = cached
         elif not download or not _online():
             why = "downloads are off (download=False)" if not download else "download.pytorch.org cannot be reached"
-            raise RuntimeError(
+            raise VGGWeightsMissing(
                 f"VGG19 ImageNet weights for the VGG loss are not in the torch hub cache ({cached}) and {why}. "
-                f"Either pass weights_path= a local copy of torchvision's {os.path.basename(VGG19_URL)} "
-                f"(or copy it to {cached}), or train without the VGG term (no_vgg_loss=True / lambda_vgg=0).")
+                f"Either copy torchvision's {os.path.basename(VGG19_URL)} there, or pass a local copy's path "
+                f"(--vgg_weights PATH; weights_path= in Python), or train without the VGG term "
+                f"(--no_vgg_loss; no_vgg_loss=True / lambda_vgg=0 in Python)")
         else: return _features_only(torch.hub.load_state_dict_from_url(VGG19_URL, progress=False, weights_only=True))
+    if not os.path.isfile(weights_path):
+        raise VGGWeightsMissing(f"{weights_path}: no such file (the VGG loss's weights: a local copy of torchvision's "
+                                f"{os.path.basename(VGG19_URL)}; or train without the VGG term: --no_vgg_loss)")
     return _features_only(torch.load(weights_path, map_location='cpu', weights_only=True))
 
 def _features_only(sd):

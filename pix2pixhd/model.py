@@ -309,7 +309,7 @@ def synthesize(model: Pix2PixHD, label: torch.Tensor, inst: torch.Tensor | None 
                inst_choice: dict | None = None, generator: torch.Generator | None = None):
     "Synthesize Float[B,3,H,W] in [-1,1] from `label` ([H,W] or [B,H,W]) and `inst` (with G's weight average if the model keeps one); see above for the feature map."
     opt, was_training = model.opt, model.training
-    label = label[None] if label.dim() == 2 else label
+    label = label[None] if label.dim() == (3 if label.is_floating_point() else 2) else label   # one item: ids [H,W], an image [3,H,W]
     if inst is not None and inst.dim() == 2: inst = inst[None]
     batch = {'label': label, **({'inst': inst} if inst is not None else {})}
     model.eval()

@@ -5,28 +5,27 @@
 # %% ../nbs/14_training.ipynb #cb5d7d70
 from __future__ import annotations
 import typing
-import contextlib, dataclasses, json, os, random, sys, time
+import contextlib, dataclasses, json, os, sys, time
 from pathlib import Path
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
-from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform,
+from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform, first_image_size,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
 from .layers import lr_factor, ema_update, pick_device
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
-                                  resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model)
+                                  resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model, rng_state, set_rng_state)
 _all_ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
          'resume_checkpoint_path', 'load_model', 'lr_factor']   # re-exported: they lived here first
 
 # %% auto #0
-__all__ = ['make_transform', 'make_dataset', 'EpochSampler', 'SeededItems', 'set_lr', 'freeze_global', 'load_pretrain',
-           'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed', 'TrainingStopped', 'Trainer',
-           'CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
+__all__ = ['make_transform', 'make_dataset', 'resize_note', 'EpochSampler', 'SeededItems', 'set_lr', 'freeze_global',
+           'load_pretrain', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed', 'TrainingStopped',
+           'Trainer', 'CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
            'resume_checkpoint', 'resume_checkpoint_path', 'load_model', 'lr_factor']
 
 # %% ../nbs/14_training.ipynb #77b437c6
@@ -54,6 +53,21 @@ def make_dataset(opt: Options, phase: str = 'train') -> Dataset:
     if opt.label_nc != 0 or opt.use_instance:
         raise ValueError("dataset_mode='aligned' gives RGB labels: set label_nc=0 and no_instance=True")
     return AlignedDataset(opt.dataroot, phase, transform=tf)
+
+# %% ../nbs/14_training.ipynb #8a4352aa
+def resize_note(opt: Options, ds: Dataset) -> str | None:
+    "A start-up line when `ds`'s transform scales its images by more than 2× (or 'none' rounds them to the divisor)."
+    first, tf = first_image_size(ds), getattr(ds, 'transform', None)
+    if first is None or not isinstance(tf, PairedTransform): return None
+    path, (h, w) = first
+    (rh, rw), (H, W) = tf.resized_size(h, w), tf.output_size(h, w)
+    name, scale = f"{path.parent.name}/{path.name}", rw / w
+    if not 0.5 <= scale <= 2:
+        return (f"{name} is {w}×{h}: --resize_or_crop {opt.resize_or_crop} with --loadSize {opt.loadSize} scales it {scale:.1f}× to "
+                f"{rw}×{rh}, and the networks run at {W}×{H}; --resize_or_crop none trains at the data's own size")
+    if (H, W) != (h, w) and opt.resize_or_crop == 'none':
+        return f"{name} is {w}×{h}, not a multiple of {tf.divisor} (size_divisor): items are resized to {W}×{H}"
+    return None
 
 # %% ../nbs/14_training.ipynb #202f583d
 class EpochSampler(Sampler):
@@ -151,21 +165,6 @@ def init_distributed(device: str | None = None) -> DistInfo:
 class TrainingStopped(RuntimeError):
     "Training cannot go on (a non-finite loss); the message names the iteration and the last good checkpoint."
 
-def _rng_state() -> dict:
-    "The random generators' states as plain tensors and numbers (loadable with weights_only=True)."
-    _, keys, pos, has_gauss, gauss = np.random.get_state()
-    st = {'torch': torch.get_rng_state(), 'python': list(random.getstate()[1]),
-          'numpy': [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
-    if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
-    return st
-
-def _set_rng_state(st: dict):
-    torch.set_rng_state(st['torch'])
-    random.setstate((3, tuple(st['python']), None))
-    keys, pos, has_gauss, gauss = st['numpy']
-    np.random.set_state(('MT19937', keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
-
 def _tensorboard_writer(folder):
     try: from torch.utils.tensorboard import SummaryWriter
     except ImportError:
@@ -183,7 +182,7 @@ class _Checkpointing:
                 'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
                 'scaler': self.scaler.state_dict() if self.scaler is not None else None,
                 'epoch': self.epoch, 'epoch_iter': self.epoch_iter, 'total_iters': self.total_iters,
-                'world_size': self.dist.world_size, 'precision': self.precision, 'rng': _rng_state()}
+                'world_size': self.dist.world_size, 'precision': self.precision, 'rng': rng_state()}
 
     def _load_state(self, ck: dict):
         "Restore what `state_dict` wrote (and the random generators' states)."
@@ -197,7 +196,7 @@ class _Checkpointing:
         if ck.get('world_size', 1) != self.dist.world_size:
             self.log(f"warning: the checkpoint was written by {ck['world_size']} process(es), this run has {self.dist.world_size}: "
                      f"the rest of epoch {self.epoch} is sharded differently")
-        _set_rng_state(ck['rng'])
+        set_rng_state(ck['rng'])
         self.log(f"resumed from {ck['path']}: epoch {self.epoch + 1}, iteration {self.total_iters}")
 
     def save(self, name: str = 'latest.pth') -> Path | None:
@@ -343,6 +342,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             self.log(f"started from {opt.load_pretrain}: {sum(map(len, left.values()))} tensors left to train from scratch")
             if opt.ema_decay: self.model.netG_ema.load_state_dict(self.model.netG.state_dict())
         self.dataset = make_dataset(opt, 'train')
+        if note := resize_note(opt, self.dataset): self.log(note)
         self._frozen = None
         self.writer = None
         if self.dist.is_main:
