@@ -140,7 +140,7 @@ def _write_png(arr, path):
     Image.fromarray(arr).save(path)
 
 def synthesize_dataset(model: Pix2PixHD, ds: typing.Sequence[dict], out: str | Path, how_many: int = 0, clusters: dict | None = None) -> Path:
-    "Synthesize `ds` into `out`/images and write `out`/index.html (label | output | real per row)."
+    "Synthesize `ds` into `out`/images and write `out`/index.html (label | output | real per row; no real where `ds` has no photos)."
     out = Path(out); (out / 'images').mkdir(parents=True, exist_ok=True)
     n = min(len(ds), how_many) if how_many else len(ds)
     rows = []
@@ -148,18 +148,22 @@ def synthesize_dataset(model: Pix2PixHD, ds: typing.Sequence[dict], out: str | P
         item = ds[i]
         stem = re.sub(r'[^\w.-]+', '_', Path(item['path']).stem)
         kw = {}
-        if model.netE is not None: kw = {'clusters': clusters} if clusters is not None else {'image': item['image']}
+        if model.netE is not None and clusters is not None: kw = {'clusters': clusters}
+        elif model.netE is not None and 'image' not in item:
+            raise ValueError(f"{item['path']}: this model encodes each photo's style, and the split has no photos: pass --clusters")
+        elif model.netE is not None: kw = {'image': item['image']}
         fake = model.synthesize(item['label'], item.get('inst') if model.opt.use_instance else None, **kw)[0]
         label = item['label']
-        names = {'label': f'{stem}_label.png', 'synthesized': f'{stem}_synthesized.png', 'real': f'{stem}_real.png'}
-        _write_png(tensor_to_image(label) if label.is_floating_point() else colorize(label, dataset_palette(model.opt.dataset_mode, model.opt.label_nc)), out / 'images' / names['label'])
-        _write_png(tensor_to_image(fake), out / 'images' / names['synthesized'])
-        _write_png(tensor_to_image(item['image']), out / 'images' / names['real'])
+        pictures = {'label': tensor_to_image(label) if label.is_floating_point() else colorize(label, dataset_palette(model.opt.dataset_mode, model.opt.label_nc)),
+                    'synthesized': tensor_to_image(fake), **({'real': tensor_to_image(item['image'])} if 'image' in item else {})}
+        names = {k: f'{stem}_{k}.png' for k in pictures}
+        for k, picture in pictures.items(): _write_png(picture, out / 'images' / names[k])
         rows.append((item['path'], names))
     body = '\n'.join(f"<tr><td>{html.escape(str(p))}</td>" + ''.join(f'<td><img src="images/{v}" width="384"></td>'
                      for v in names.values()) + "</tr>" for p, names in rows)
+    head = ''.join(f'<th>{k}</th>' for k in ['item', *rows[0][1]]) if rows else ''
     (out / 'index.html').write_text(f"<!doctype html><meta charset='utf-8'><title>pix2pixhd results</title>"
-                                    f"<table><tr><th>item</th><th>label</th><th>synthesized</th><th>real</th></tr>\n{body}\n</table>\n")
+                                    f"<table><tr>{head}</tr>\n{body}\n</table>\n")
     return out / 'index.html'
 
 # %% ../nbs/19_cli.ipynb #d4022dd6

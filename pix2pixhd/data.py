@@ -264,6 +264,10 @@ def pair_files(folders: dict) -> list[dict]:
     return [{role: listed[role][k] for role in listed} for k in sorted(keys)]
 
 # %% ../nbs/02_data.ipynb #ad7ae796
+def _first_file(rec: dict) -> Path:
+    "The file an item is named after: its photo, or its input where a split has no photos."
+    return rec.get('image') or rec.get('label_rgb') or rec['label']
+
 class FileDataset(Dataset):
     "Items from records {role: path}; roles: label, label_rgb (label_nc=0 input), inst, image, feat, style."
     def __init__(self, records: list[dict], label_nc: int, transform: typing.Callable | None = None):
@@ -276,16 +280,17 @@ class FileDataset(Dataset):
         if 'label' in rec: item['label'] = torch.from_numpy(read_label(rec['label'], self.label_nc))
         if 'label_rgb' in rec: item['label'] = read_image(rec['label_rgb'])
         if 'inst' in rec: item['inst'] = torch.from_numpy(read_instance(rec['inst']))
-        item['image'] = read_image(rec['image'])
+        if 'image' in rec: item['image'] = read_image(rec['image'])
         if 'feat' in rec: item['feat'] = read_image(rec['feat'])
         if 'style' in rec: item['style'] = torch.from_numpy(read_instance(rec['style']) - 1)
-        h, w = item['image'].shape[-2:]
+        ref = 'image' if 'image' in rec else 'label'              # a split of inputs only (to synthesize) has no photos
+        h, w = item[ref].shape[-2:]
         for role, t in item.items():
             if tuple(t.shape[-2:]) != (h, w):
                 src = rec['label_rgb' if role == 'label' and 'label_rgb' in rec else role]
-                raise DataError(f"{src}: is {t.shape[-1]}×{t.shape[-2]} but its photo {rec['image']} is {w}×{h} "
-                                f"(width×height); every map must have the photo's size")
-        item['path'] = str(rec['image'])
+                raise DataError(f"{src}: is {t.shape[-1]}×{t.shape[-2]} but its {'photo' if ref == 'image' else 'input'} {_first_file(rec)} "
+                                f"is {w}×{h} (width×height); every map must have the same size")
+        item['path'] = str(_first_file(rec))
         return item
 
     def __getitem__(self, i):
@@ -305,7 +310,7 @@ def _check_layout(root: Path, phase: str, label_nc: int):
     if all((root / f'{phase}_{k}').is_dir() for k in other):
         msg += (f". {phase}_A/ and {phase}_B/ are the layout for image inputs: set label_nc=0 (--label_nc 0 --no_instance)" if ids else
                 f". {phase}_label/ and {phase}_img/ are the layout for class-id maps: if {phase}_label/ holds input images, rename it "
-                f"to {phase}_A/ and {phase}_img/ to {phase}_B/; if it holds class ids, set label_nc to their number")
+                f"to {phase}_A/ and {phase}_img/ to {phase}_B/; if it holds class ids, set label_nc to the number of classes")
     raise DataError(msg)
 
 class PairedFolderDataset(FileDataset):
@@ -323,6 +328,7 @@ class PairedFolderDataset(FileDataset):
             if use_instance: folders['inst'] = root / f'{phase}_inst'
             if (root / f'{phase}_style').is_dir(): folders['style'] = root / f'{phase}_style'
         if load_features: folders['feat'] = root / f'{phase}_feat'
+        if phase != 'train' and not folders['image'].exists(): del folders['image']   # inputs only: enough to synthesize
         super().__init__(pair_files(folders), label_nc, transform)
         self.root, self.phase, self.use_instance = root, phase, bool(use_instance)
 
@@ -379,7 +385,7 @@ class AlignedDataset(Dataset):
 
 def first_image_size(ds: Dataset) -> tuple[Path, tuple[int, int]] | None:
     "The first photo of a file dataset and its (H, W) (half the width for A|B files), from the file's header; None for others."
-    path = ds.records[0]['image'] if getattr(ds, 'records', None) else (ds.files[0] if getattr(ds, 'files', None) else None)
+    path = _first_file(ds.records[0]) if getattr(ds, 'records', None) else (ds.files[0] if getattr(ds, 'files', None) else None)
     if path is None: return None
     with Image.open(path) as im: w, h = im.size
     return Path(path), (h, w // 2 if isinstance(ds, AlignedDataset) else w)

@@ -324,6 +324,8 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         elif (self.run_dir / 'latest.pth').exists():
             raise FileExistsError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --name")
         self.opt, self.device = opt, self.dist.device
+        self.dataset = make_dataset(opt, 'train')           # first: a data error shows before minutes of model building
+        if note := resize_note(opt, self.dataset): self.log(note)
         self.precision = resolve_precision(opt.precision, self.device)
         self._autocast = autocast_for(self.precision, self.device)
         torch.manual_seed(opt.seed)                          # the same initial weights on every rank
@@ -341,8 +343,6 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             left = load_pretrain(self.model, opt.load_pretrain)
             self.log(f"started from {opt.load_pretrain}: {sum(map(len, left.values()))} tensors left to train from scratch")
             if opt.ema_decay: self.model.netG_ema.load_state_dict(self.model.netG.state_dict())
-        self.dataset = make_dataset(opt, 'train')
-        if note := resize_note(opt, self.dataset): self.log(note)
         self._frozen = None
         self.writer = None
         if self.dist.is_main:

@@ -1,6 +1,6 @@
 """Your own paired data on the first try (notebook 20): the README's own-data commands run verbatim on generated data,
 and what a new user sees when something is off — the layouts mixed up, no VGG weights, images far from loadSize."""
-import os, re, subprocess
+import os, re, shutil, subprocess
 from pathlib import Path
 
 import pytest
@@ -49,6 +49,14 @@ def test_readme_own_data_commands_run_verbatim(tmp_path):
             assert f"synthesizing the '{split}' split (no --phase given)" in out, out
             page = (tmp_path / 'results' / name / 'index.html').read_text()
             assert page.count('<tr><td>') == 2 and len(list((tmp_path / 'results' / name / 'images').glob('*.png'))) == 6
+    # new frames to translate come without photos: test_A/ alone
+    shutil.rmtree(home / 'data' / 'thermal2rgb' / 'test_B')
+    code, out = run('pix2pixhd_test --checkpoint checkpoints/thermal --out results/new_frames', home, tmp_path)
+    assert code == 0 and "synthesizing the 'test' split" in out, out
+    page = (tmp_path / 'results' / 'new_frames' / 'index.html').read_text()
+    assert page.count('<tr><td>') == 2 and '<th>real</th>' not in page and '<th>synthesized</th>' in page
+    assert sorted(p.name for p in (tmp_path / 'results' / 'new_frames' / 'images').glob('*.png')) == \
+        [f'frame_000{i}_{k}.png' for i in (6, 7) for k in ('label', 'synthesized')]
 
 
 def one_error_line(capsys, argv) -> str:
