@@ -13,9 +13,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['get_norm_layer', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads', 'threads',
-           'pick_device', 'fit_l1', 'ema_update', 'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint',
-           'load_matching']
+__all__ = ['get_norm_layer', 'average_bn_statistics', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads',
+           'threads', 'pick_device', 'fit_l1', 'ema_update', 'mean_range', 'verdict', 'read_state_dict',
+           'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -37,6 +37,17 @@ def _is_batch_norm(norm_layer):
     "Whether the factory `norm_layer` builds batch norm (then convs before it need no bias)."
     f = norm_layer.func if isinstance(norm_layer, functools.partial) else norm_layer
     return isinstance(f, type) and issubclass(f, nn.modules.batchnorm._BatchNorm)
+
+# %% ../nbs/03_layers.ipynb #5f1333f9
+def average_bn_statistics(net: nn.Module) -> int:
+    "Replace every batch norm's running statistics by their mean over the processes of the process group; how many layers."
+    import torch.distributed as dist
+    layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    n = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    for m in layers:
+        for b in (m.running_mean, m.running_var):
+            if n > 1: dist.all_reduce(b); b.div_(n)
+    return len(layers)
 
 # %% ../nbs/03_layers.ipynb #ae11cdb4
 def init_weights(net: nn.Module, init_gain: float = 0.02):

@@ -108,5 +108,7 @@ class VGGLoss(nn.Module):
         self.lambda_vgg, self.vgg = lambda_vgg, VGG19Features(weights, weights_path, download)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor):
-        with torch.no_grad(): fr = self.vgg(real)    # the target: no graph needed
-        return self.lambda_vgg * sum(w * F.l1_loss(a, b) for w, a, b in zip(VGG_LOSS_WEIGHTS, self.vgg(fake), fr))
+        with torch.autocast(fake.device.type, enabled=False):               # fp32 also under mixed precision
+            fake, real = fake.float(), real.float()
+            with torch.no_grad(): fr = self.vgg(real)    # the target: no graph needed
+            return self.lambda_vgg * sum(w * F.l1_loss(a, b) for w, a, b in zip(VGG_LOSS_WEIGHTS, self.vgg(fake), fr))

@@ -8,6 +8,7 @@ import typing
 import contextlib, copy, dataclasses, difflib, math
 from dataclasses import dataclass
 import torch
+import torch.distributed as dist
 from torch import nn
 import torch.nn.functional as F
 from .layers import GANLoss, frozen
@@ -22,8 +23,8 @@ _all_ = ['frozen']   # re-exported: it lived here first
 
 # %% auto #0
 __all__ = ['PRESETS', 'ARCH_OPTIONS', 'Options', 'get_options', 'generator_input_nc', 'discriminator_input_nc', 'size_divisor',
-           'define_G', 'define_D', 'define_E', 'Pix2PixHD', 'NonFiniteLoss', 'train_step', 'reference_train_step',
-           'synthesize', 'add_ema', 'OptionsMismatch', 'check_compatible', 'frozen']
+           'define_G', 'define_D', 'define_E', 'Pix2PixHD', 'NonFiniteLoss', 'on_any_rank', 'train_step',
+           'reference_train_step', 'synthesize', 'add_ema', 'OptionsMismatch', 'check_compatible', 'frozen']
 
 # %% ../nbs/12_pix2pixhd.ipynb #f2b955bd
 _CHOICES = dict(dataset_mode=('toy', 'folder', 'cityscapes', 'aligned'), netG=('global', 'local'),
@@ -244,7 +245,7 @@ class Pix2PixHD(nn.Module):
 
     def vgg_loss(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
         "{'G_VGG': ...}, or {} without the VGG term."
-        return {} if self.criterionVGG is None else {'G_VGG': self.criterionVGG(fake.float(), real.float())}
+        return {} if self.criterionVGG is None else {'G_VGG': self.criterionVGG(fake, real)}   # in fp32: see VGGLoss
 
     def l1_loss(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
         "{'G_L1': lambda_L1 · mean |fake - real|} (pix2pix's term, for ablations), or {} when `lambda_L1` is 0."
@@ -260,6 +261,13 @@ class Pix2PixHD(nn.Module):
 # %% ../nbs/12_pix2pixhd.ipynb #21200559
 class NonFiniteLoss(FloatingPointError):
     "A loss became NaN or infinite; no weights were changed by that iteration."
+
+def on_any_rank(flag: bool, device: torch.device) -> bool:
+    "True if `flag` is true in any process of the process group (one all-reduce; just `flag` without one)."
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 def train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim.Optimizer, optimizer_D: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None, autocast: typing.Callable | None = None):
     "One pix2pixHD iteration: forward, D and G backward, G step, D step. Returns ({loss name: float}, fake)."
@@ -277,9 +285,11 @@ def train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim.Optimizer
         if g: scale(sum(g.values())).backward()
         losses.update(g)
     values = dict(zip(losses, torch.stack([v.detach().float() for v in losses.values()]).tolist()))
-    if not all(math.isfinite(v) for v in values.values()):
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if on_any_rank(bool(bad), fake.device):     # every rank stops, not only the one that saw it (DDP would wait for it)
         optimizer_G.zero_grad(set_to_none=True); optimizer_D.zero_grad(set_to_none=True)
-        raise NonFiniteLoss(f"non-finite loss ({', '.join(k for k, v in values.items() if not math.isfinite(v))}): {values}")
+        raise NonFiniteLoss(f"non-finite loss ({', '.join(bad)}): {values}" if bad else
+                            f"non-finite loss on another process (this one's losses: {values})")
     fake.backward(fake_leaf.grad)
     for opt in (optimizer_G, optimizer_D):
         if scaler is not None: scaler.step(opt)

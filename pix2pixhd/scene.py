@@ -79,7 +79,7 @@ def delete_instance(label: torch.Tensor, inst: torch.Tensor, iid: int, thing_cla
     "Maps with instance `iid` removed: its pixels filled from the nearest stuff (non-thing) pixels around it."
     _check_scene(label, inst)
     mask = instance_mask(inst, iid)
-    sources = ~torch.isin(label, torch.as_tensor(list(thing_classes), dtype=label.dtype)) & (inst < 1000)
+    sources = ~torch.isin(label, torch.as_tensor(list(thing_classes), dtype=label.dtype, device=label.device)) & (inst < 1000)
     if not (sources & ~mask).any(): sources = torch.ones_like(mask)
     return fill_from_surroundings(label, inst, mask, sources)
 
@@ -123,7 +123,7 @@ class _SceneEdits:
     def paste(self, donor: dict, src_id: int, offset: tuple[int, int] = (0, 0)) -> int:
         "Paste instance `src_id` of the `donor` item (label, inst), shifted by `offset` (dy, dx); returns its new id."
         def fn():
-            self.label, self.inst, nid = paste_instance(self.label, self.inst, donor['label'], donor['inst'], src_id, offset,
+            self.label, self.inst, nid = paste_instance(self.label, self.inst, donor['label'].cpu(), donor['inst'].cpu(), src_id, offset,
                                                         self.thing_classes)
             if nid not in self.styles: self.draw_styles({nid})
             return nid
@@ -155,8 +155,8 @@ class Scene(_SceneEdits):
     "A scene's label and instance maps and each instance's style cluster, changed only by the pure edit functions, with undo."
     def __init__(self, label: torch.Tensor, inst: torch.Tensor | None = None, label_nc: int | None = None,
                  clusters: dict | None = None, thing_classes: typing.Sequence[int] = (), names: typing.Sequence[str] | None = None, seed: int = 0):
-        label = torch.as_tensor(label).long()
-        inst = label.clone() if inst is None else torch.as_tensor(inst).long()
+        label = torch.as_tensor(label).long().cpu()              # a scene lives on the CPU, whatever device its maps came from
+        inst = label.clone() if inst is None else torch.as_tensor(inst).long().cpu()
         _check_scene(label, inst)
         self.label_nc = int(label.max()) + 1 if label_nc is None else int(label_nc)
         if int(label.max()) >= self.label_nc or int(label.min()) < 0:

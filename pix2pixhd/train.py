@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform, first_image_size,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
-from .layers import lr_factor, ema_update, pick_device
+from .layers import lr_factor, ema_update, pick_device, average_bn_statistics
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
@@ -129,10 +129,10 @@ def load_pretrain(model: Pix2PixHD, src: str | Path) -> dict:
 
 # %% ../nbs/14_training.ipynb #7eb8b82e
 def resolve_precision(precision: str, device: torch.device) -> str:
-    "'auto' -> 'bf16' (CUDA with bf16), 'fp16' (other CUDA) or 'fp32' (CPU); anything else is returned as given."
+    "'auto' -> 'bf16' (a GPU with bf16 in hardware), 'fp16' (other GPUs: V100, T4) or 'fp32' (CPU); anything else as given."
     if precision != 'auto': return precision
     if device.type != 'cuda': return 'fp32'
-    return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+    return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'   # emulated bf16 is slow
 
 def autocast_for(precision: str, device: torch.device):
     "The autocast context of a resolved precision (a null context for fp32)."
@@ -155,6 +155,9 @@ def init_distributed(device: str | None = None) -> DistInfo:
     "Read torchrun's environment, join the process group if there are several processes, and pick this process's device."
     world = int(os.environ.get('WORLD_SIZE', 1))
     rank, local = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
+    if world > 1 and str(device).startswith('cuda:'):
+        raise ValueError(f"--device {device} under torchrun would put all {world} processes on one GPU: each takes the GPU of "
+                         f"its LOCAL_RANK; pass --device cuda or leave --device out")
     dev = pick_device(device, local)
     if dev.type == 'cuda': torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
@@ -255,6 +258,7 @@ class _Loop:
                                   f"Last good checkpoint: {last or 'none yet'}. Lower --lr, use --precision fp32 "
                                   f"or bf16, or resume from it with --resume.") from None
         if self.opt.ema_decay: ema_update(self.model.netG_ema, self.model.netG, self.opt.ema_decay)
+        if self.dist.enabled and self.opt.norm == 'batch': average_bn_statistics(self.model)   # one set of statistics
         return out
 
     def end_epoch(self):
@@ -330,6 +334,8 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         self._autocast = autocast_for(self.precision, self.device)
         torch.manual_seed(opt.seed)                          # the same initial weights on every rank
         self.model = Pix2PixHD(opt).to(self.device)
+        if self.dist.enabled and opt.norm == 'batch' and self.device.type == 'cuda':   # BN statistics over every GPU's batch
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         if opt.channels_last: self.model.to(memory_format=torch.channels_last)
         if opt.ema_decay: add_ema(self.model)
         g_params = list(self.model.netG.parameters()) + (list(self.model.netE.parameters()) if self.model.netE is not None else [])

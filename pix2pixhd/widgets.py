@@ -238,8 +238,8 @@ class SceneEditor(_EditorView, _EditorPictures, _EditorActions):
         if model.opt.label_nc == 0: raise ValueError("SceneEditor edits label maps: this model takes RGB inputs (label_nc=0)")
         if model.netE is not None and not clusters:
             raise ValueError("this model uses instance features: pass clusters= (a cluster file from pix2pixhd_encode, via load_clusters)")
-        label = torch.as_tensor(label).long()
-        inst = label.clone() if inst is None else torch.as_tensor(inst).long()
+        label = torch.as_tensor(label).long().cpu()              # maps from any device; the model gets them on its own
+        inst = label.clone() if inst is None else torch.as_tensor(inst).long().cpu()
         names, self.palette = _names_and_palette(model, class_names, palette)
         things = _default_things(model, donors, inst) if thing_classes is None else thing_classes
         self.scene = Scene(label, inst, model.opt.label_nc, clusters if model.netE is not None else None, things, names, seed)

@@ -1,17 +1,28 @@
-"A 2-process training run under torchrun (gloo on CPU): each rank saves the weights it ends with, for test_train.py."
+"""A 2-process training run under torchrun (gloo on the CPU, whatever GPUs the machine has), for test_train.py.
+Modes: 'plain' (each rank saves the weights it ends with), 'batch' (norm='batch': the ranks' BN statistics must agree),
+'nan' (rank 1's loss turns NaN at the third iteration: every rank must stop, each writes the message it stopped with)."""
 import sys
 import torch
 import torch.distributed as dist
 from pix2pixhd.model import get_options
-from pix2pixhd.train import Trainer
+from pix2pixhd.train import Trainer, TrainingStopped
 
-out = sys.argv[1]
+out, mode = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else 'plain')
 opt = get_options('toy', ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=16, batchSize=2,
-                  niter=2, niter_decay=2, nThreads=0, max_iters=6, save_latest_freq=3, checkpoints_dir=out, name='ddp')
+                  niter=2, niter_decay=2, nThreads=0, max_iters=6, save_latest_freq=3, checkpoints_dir=out, name='ddp',
+                  **({'norm': 'batch'} if mode == 'batch' else {}))
 torch.set_num_threads(1)
-tr = Trainer(opt, progress=False, log=lambda m: None)
+tr = Trainer(opt, device='cpu', progress=False, log=lambda m: None)
+if mode == 'nan' and tr.dist.rank == 1:
+    adversarial = tr.model.adversarial_losses
+    def poisoned(*a, **k):
+        losses = adversarial(*a, **k)
+        return {n: v * float('nan') for n, v in losses.items()} if tr.total_iters == 2 else losses
+    tr.model.adversarial_losses = poisoned
 seen = [i for _, i in tr.loader(0).sampler]
-tr.fit()
+try: tr.fit()
+except TrainingStopped as e:
+    open(f"{out}/rank{tr.dist.rank}.stopped", 'w').write(str(e))
 torch.save({'state': tr.model.state_dict(), 'seen': seen, 'world_size': tr.dist.world_size,
             'ddp': sorted(tr.model._runners)}, f"{out}/rank{tr.dist.rank}.pt")
 dist.destroy_process_group()

@@ -6,7 +6,7 @@ from pix2pixhd import cli
 from pix2pixhd.cli import train_cli, toydata_cli
 from pix2pixhd.train import read_checkpoint
 
-TINY = ['--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
+TINY = ['--device', 'cpu', '--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
         '--loadSize', '64', '--toy_n', '4', '--batchSize', '2', '--nThreads', '0', '--no_progress', '--max_iters', '1']
 
 

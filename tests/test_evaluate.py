@@ -7,7 +7,7 @@ from pix2pixhd.evaluate import Segmenter, save_segmenter, load_segmenter, confus
 from pix2pixhd.toystreets import ToyStreets
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
-TINY = ['--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
+TINY = ['--device', 'cpu', '--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
         '--loadSize', '64', '--toy_n', '16', '--batchSize', '2', '--nThreads', '0', '--no_progress', '--max_iters', '4']
 
 

@@ -10,7 +10,7 @@ from pix2pixhd.train import Trainer, TrainingStopped, read_checkpoint, Checkpoin
 from pix2pixhd.clustering import load_clusters
 from pix2pixhd.data import write_toystreets
 
-TINY = ['--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
+TINY = ['--device', 'cpu', '--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1',
         '--loadSize', '64', '--toy_n', '16', '--batchSize', '2', '--niter', '8', '--niter_decay', '8', '--nThreads', '0',
         '--no_progress', '--print_freq', '0']
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
@@ -79,11 +79,7 @@ def test_truncated_checkpoint_falls_back_to_the_previous_one(full_run, tmp_path)
 
 
 def test_two_process_ddp_on_gloo_keeps_ranks_identical(tmp_path):
-    worker = Path(__file__).with_name('ddp_worker.py')
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(worker),
-                        str(tmp_path)], capture_output=True, text=True, env=ENV, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    r0, r1 = (torch.load(tmp_path / f'rank{i}.pt', weights_only=True) for i in (0, 1))
+    r0, r1 = ddp_run(tmp_path, 'plain')
     assert r0['world_size'] == r1['world_size'] == 2 and r0['ddp'] == ['D', 'G']
     assert not set(r0['seen']) & set(r1['seen']) and len(r0['seen']) == len(r1['seen']) == 8   # disjoint shards
     assert_same(r0['state'], r1['state'])
@@ -96,10 +92,34 @@ def test_two_process_ddp_on_gloo_keeps_ranks_identical(tmp_path):
     assert_same({k: v for k, v in ck['netG'].items()}, {k[5:]: v for k, v in r0['state'].items() if k.startswith('netG.')})
 
 
+def ddp_run(tmp_path, mode: str, timeout: int = 600):
+    worker = Path(__file__).with_name('ddp_worker.py')
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(worker),
+                        str(tmp_path), mode], capture_output=True, text=True, env=ENV, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return [torch.load(tmp_path / f'rank{i}.pt', weights_only=True) for i in (0, 1)]
+
+
+def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
+    "Rank 1's loss turns NaN at iteration 3: both ranks stop there with the message (no rank left waiting in an all-reduce)."
+    ddp_run(tmp_path, 'nan', timeout=180)
+    stopped = [(tmp_path / f'rank{i}.stopped').read_text() for i in (0, 1)]
+    assert all(m.startswith('iteration 3 (epoch 1): non-finite loss') and 'Last good checkpoint' in m for m in stopped), stopped
+    assert 'non-finite loss on another process' in stopped[0] and 'non-finite loss (G_GAN' in stopped[1], stopped
+    assert all('Last good checkpoint: none yet' in m for m in stopped) and not (tmp_path / 'ddp' / 'latest.pth').exists()
+
+
+def test_ddp_with_batch_norm_keeps_the_ranks_statistics_equal(tmp_path):
+    r0, r1 = ddp_run(tmp_path, 'batch')
+    stats = [k for k in r0['state'] if k.endswith('running_mean') or k.endswith('running_var')]
+    assert stats and any(not torch.equal(r0['state'][k], torch.zeros_like(r0['state'][k])) for k in stats if 'mean' in k)
+    assert_same({k: r0['state'][k] for k in stats}, {k: r1['state'][k] for k in stats})
+
+
 def test_nan_loss_stops_and_names_iteration_and_checkpoint(tmp_path):
     opt = get_options('toy', ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=16, batchSize=2,
                       nThreads=0, checkpoints_dir=str(tmp_path), name='nan', save_latest_freq=2, max_iters=10)
-    tr = Trainer(opt, progress=False, log=lambda m: None)
+    tr = Trainer(opt, device='cpu', progress=False, log=lambda m: None)
     gan, calls = tr.model.criterionGAN.forward, [0]
     def poisoned(*a, **k):
         calls[0] += 1
@@ -155,9 +175,9 @@ def test_coarse_to_fine_starts_from_the_global_run(tmp_path):
     from pix2pixhd.train import freeze_global
     small = dict(ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=8, batchSize=2, nThreads=0,
                  checkpoints_dir=str(tmp_path))
-    coarse = Trainer(get_options('toy', ngf=8, name='g1', max_iters=2, **small), progress=False, log=lambda m: None).fit()
+    coarse = Trainer(get_options('toy', ngf=8, name='g1', max_iters=2, **small), device='cpu', progress=False, log=lambda m: None).fit()
     hd = get_options('toy_hd', ngf=4, name='hd', num_D=3, max_iters=0, load_pretrain=str(tmp_path / 'g1'), **{**small, 'loadSize': 128})
-    fine = Trainer(hd, progress=False, log=lambda m: None)
+    fine = Trainer(hd, device='cpu', progress=False, log=lambda m: None)
     g1, g = coarse.model.netG.state_dict(), fine.model.netG.state_dict()
     for k in fine.model.netG.model.state_dict():
         assert torch.equal(g['model.' + k], g1['model.' + k])           # G1 = the coarse run's G, minus its last layers
@@ -166,4 +186,4 @@ def test_coarse_to_fine_starts_from_the_global_run(tmp_path):
     assert freeze_global(fine.model, True) > 0 and not any(p.requires_grad for p in fine.model.netG.model.parameters())
     bad = hd.replace(name='bad', label_nc=7, no_instance=True)
     with pytest.raises(ValueError, match='no_instance: trained with False, asked for True'):
-        Trainer(bad, progress=False, log=lambda m: None)
+        Trainer(bad, device='cpu', progress=False, log=lambda m: None)

@@ -13,7 +13,7 @@ from pix2pixhd.train import Trainer, make_dataset, read_checkpoint, resolve_prec
 
 SMALL = dict(ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=2, loadSize=64, toy_n=4, batchSize=2, nThreads=0,
              max_iters=2, print_freq=0)
-quiet = dict(progress=False, log=lambda m: None)
+quiet = dict(device='cpu', progress=False, log=lambda m: None)
 
 
 def trainer(tmp_path, name='run', preset='toy', **changes):
@@ -122,7 +122,7 @@ def test_compile_gives_the_same_losses(tmp_path):
 
 def test_device_option_puts_everything_there(tmp_path):
     tr = trainer(tmp_path)
-    tr2 = Trainer(tr.opt.replace(name='cpu'), device='cpu', **quiet)
+    tr2 = Trainer(tr.opt.replace(name='cpu'), **quiet)                  # quiet names device='cpu'
     assert tr2.device == torch.device('cpu') and {p.device.type for p in tr2.model.parameters()} == {'cpu'}
 
 
@@ -219,7 +219,7 @@ def test_progress_bar_shows_iterations_and_losses(tmp_path, capsys, monkeypatch)
     step = Trainer.step
     monkeypatch.setattr(Trainer, 'step', lambda self, b: (__import__('time').sleep(0.15), step(self, b))[1])   # past tqdm's 0.1 s refresh
     opt = get_options('toy', checkpoints_dir=str(tmp_path), name='bar', **{**SMALL, 'max_iters': 3, 'toy_n': 6})
-    Trainer(opt, progress=True, log=lambda m: None).fit()
+    Trainer(opt, device='cpu', progress=True, log=lambda m: None).fit()
     err = capsys.readouterr().err
     assert 'epoch 1' in err and '3/3' in err and 'G_GAN=' in err and 'D_real=' in err and 'it/s' in err, err[-500:]
 
@@ -244,10 +244,27 @@ def test_torchrun_module_entry_point(tmp_path):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'pix2pixhd.train',
            '--preset', 'toy', '--ngf', '8', '--ndf', '8', '--n_downsample_global', '2', '--n_blocks_global', '1', '--loadSize', '64',
            '--toy_n', '8', '--batchSize', '2', '--nThreads', '0', '--max_iters', '2', '--no_progress',
-           '--checkpoints_dir', str(tmp_path), '--name', 'ddp']
+           '--checkpoints_dir', str(tmp_path), '--name', 'ddp', '--device', 'cpu']
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stderr[-3000:]
     ck = read_checkpoint(tmp_path / 'ddp' / 'latest.pth')
     assert ck['world_size'] == 2 and ck['total_iters'] == 2
     assert len((tmp_path / 'ddp' / 'loss_log.jsonl').read_text().splitlines()) == 2       # rank 0 alone logs
     assert json.loads((tmp_path / 'ddp' / 'opt.json').read_text())['batchSize'] == 2
+
+
+def test_auto_precision_follows_what_the_device_has(monkeypatch):
+    from pix2pixhd.train import resolve_precision
+    gpu = torch.device('cuda', 0)
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda including_emulation=True: including_emulation)
+    assert resolve_precision('auto', gpu) == 'fp16'              # V100, T4: bf16 only emulated (slow) -> fp16 + GradScaler
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda including_emulation=True: True)
+    assert resolve_precision('auto', gpu) == 'bf16'              # A100, H100, H200: bf16 in hardware
+    assert resolve_precision('auto', torch.device('cpu')) == 'fp32' and resolve_precision('fp16', gpu) == 'fp16'
+
+
+def test_an_explicit_gpu_under_torchrun_is_refused(monkeypatch):
+    from pix2pixhd.train import init_distributed
+    for k, v in (('WORLD_SIZE', '2'), ('RANK', '1'), ('LOCAL_RANK', '1')): monkeypatch.setenv(k, v)
+    with pytest.raises(ValueError, match='would put all 2 processes on one GPU: each takes the GPU of its LOCAL_RANK'):
+        init_distributed('cuda:0')
