@@ -15,7 +15,8 @@ from .layers import GANLoss, n_params, init_weights, pick_device
 from .pix2pix import UnetGenerator, PatchDiscriminator, make_optimizers, pix2pix_step, pix2pix_synthesize
 from .model import Options, Pix2PixHD, get_options, train_step, generator_input_nc
 from .checkpoint import atomic_save
-from .train import Trainer, autocast_for, resolve_precision
+from .train import Trainer
+from .layers import autocast_for, resolve_precision
 from .evaluate import (read_results, Segmenter, train_segmenter, score_images, save_segmenter, load_segmenter,
                                 TOY_SEGMENTER, toy_trained_on)
 

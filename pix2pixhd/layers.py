@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['get_norm_layer', 'average_bn_statistics', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads',
-           'threads', 'pick_device', 'fit_l1', 'ema_update', 'mean_range', 'verdict', 'read_state_dict',
-           'load_checkpoint', 'load_matching']
+           'threads', 'pick_device', 'resolve_precision', 'autocast_for', 'fit_l1', 'ema_update', 'mean_range',
+           'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -140,6 +140,18 @@ def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -
     if dev.index >= n: raise ValueError(f"--device {device}: only {n} GPU(s) here (cuda:0 to cuda:{n - 1})")
     return dev
 
+
+# %% ../nbs/03_layers.ipynb #fba7f567
+def resolve_precision(precision: str, device: torch.device) -> str:
+    "'auto' -> 'bf16' (a GPU with bf16 in hardware), 'fp16' (other GPUs: V100, T4) or 'fp32' (CPU); anything else as given."
+    if precision != 'auto': return precision
+    if device.type != 'cuda': return 'fp32'
+    return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'   # emulated bf16 is slow
+
+def autocast_for(precision: str, device: torch.device):
+    "The autocast context of a resolved precision (a null context for fp32)."
+    if precision == 'fp32': return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
 
 # %% ../nbs/03_layers.ipynb #df8054a4
 def fit_l1(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, params: typing.Iterable | None = None,

@@ -5,7 +5,7 @@
 # %% ../nbs/14_training.ipynb #cb5d7d70
 from __future__ import annotations
 import typing
-import contextlib, dataclasses, json, os, sys, time
+import dataclasses, json, os, sys, time
 from pathlib import Path
 import torch
 import torch.distributed as dist
@@ -14,19 +14,19 @@ from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform, first_image_size,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
-from .layers import lr_factor, ema_update, pick_device, average_bn_statistics
+from .layers import lr_factor, ema_update, pick_device, average_bn_statistics, resolve_precision, autocast_for
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
                                   resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model, rng_state, set_rng_state)
 _all_ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-         'resume_checkpoint_path', 'load_model', 'lr_factor']   # re-exported: they lived here first
+         'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for']   # re-exported: they lived here first
 
 # %% auto #0
 __all__ = ['make_transform', 'make_dataset', 'resize_note', 'EpochSampler', 'SeededItems', 'set_lr', 'freeze_global',
-           'load_pretrain', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed', 'TrainingStopped',
-           'Trainer', 'CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
-           'resume_checkpoint', 'resume_checkpoint_path', 'load_model', 'lr_factor']
+           'load_pretrain', 'DistInfo', 'init_distributed', 'TrainingStopped', 'Trainer', 'CHECKPOINT_FORMAT',
+           'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
+           'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for']
 
 # %% ../nbs/14_training.ipynb #77b437c6
 def make_transform(opt: Options, train: bool = True) -> PairedTransform:
@@ -126,18 +126,6 @@ def load_pretrain(model: Pix2PixHD, src: str | Path) -> dict:
     if hasattr(model, 'netD') and 'netD' in ck: left['D'] = model.netD.load_pretrained(ck['netD'])
     if model.netE is not None and ck.get('netE') is not None: model.netE.load_state_dict(ck['netE']); left['E'] = []
     return left
-
-# %% ../nbs/14_training.ipynb #7eb8b82e
-def resolve_precision(precision: str, device: torch.device) -> str:
-    "'auto' -> 'bf16' (a GPU with bf16 in hardware), 'fp16' (other GPUs: V100, T4) or 'fp32' (CPU); anything else as given."
-    if precision != 'auto': return precision
-    if device.type != 'cuda': return 'fp32'
-    return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'   # emulated bf16 is slow
-
-def autocast_for(precision: str, device: torch.device):
-    "The autocast context of a resolved precision (a null context for fp32)."
-    if precision == 'fp32': return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
 
 # %% ../nbs/14_training.ipynb #21dc5d2f
 @dataclasses.dataclass
@@ -239,13 +227,14 @@ class _Loop:
         self._open_bar(dl.sampler.batches_per_epoch, n_epochs)
         t0 = time.perf_counter()
         for batch in dl:
+            data_s = time.perf_counter() - t0                  # waiting for the loader: ~0 while it keeps up
             losses, fake = self.step(batch)
             self.epoch_iter += 1; self.total_iters += 1
-            secs, t0 = time.perf_counter() - t0, time.perf_counter()
-            if self.dist.is_main: self.record(losses, secs, batch)
+            if self.dist.is_main: self.record(losses, time.perf_counter() - t0, batch, data_s)
             if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
             if self._reached_max_iters():
                 self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
+            t0 = time.perf_counter()
         self._close_bar()
         return False
 
@@ -271,18 +260,22 @@ class _Loop:
 # %% ../nbs/14_training.ipynb #b4279f44
 class _Logging:
     "What `Trainer` reports after each iteration (rank 0): loss_log.jsonl, the progress bar, TensorBoard, lines, sample grids."
-    def record(self, losses: dict, secs: float, batch: dict):
-        "Log one iteration's losses and time; print every `print_freq`, save a sample grid every `display_freq` iterations."
-        opt = self.opt
+    def record(self, losses: dict, secs: float, batch: dict, data_s: float = 0.0):
+        "Log one iteration's losses, time and wait for data; print every `print_freq`, save a sample grid every `display_freq` iterations."
+        opt, self._waited = self.opt, (self._waited[0] + data_s, self._waited[1] + secs)
         rec = {'iter': self.total_iters, 'epoch': self.epoch + 1, 'epoch_iter': self.epoch_iter,
-               'lr': self.lr, **{k: round(v, 6) for k, v in losses.items()}, 'secs': round(secs, 4)}
+               'lr': self.lr, **{k: round(v, 6) for k, v in losses.items()}, 'secs': round(secs, 4), 'data_s': round(data_s, 4)}
         self._log_file.write(json.dumps(rec) + '\n'); self._log_file.flush()
         if self._bar is not None:
             self._bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False); self._bar.update()   # shows this iteration's losses
         if self.writer is not None:
-            for k, v in losses.items(): self.writer.add_scalar(f'loss/{k}', v, self.total_iters)
-        if opt.print_freq and self.total_iters % opt.print_freq == 0 and self._bar is None:
-            self.log(f"iter {self.total_iters} (epoch {self.epoch + 1}): " + ' '.join(f"{k} {v:.3f}" for k, v in losses.items()))
+            for k, v in {**{f'loss/{k}': v for k, v in losses.items()}, 'time/iter_s': secs, 'time/data_s': data_s}.items():
+                self.writer.add_scalar(k, v, self.total_iters)
+        if opt.print_freq and self.total_iters % opt.print_freq == 0:
+            if self._bar is None:
+                self.log(f"iter {self.total_iters} (epoch {self.epoch + 1}): " + ' '.join(f"{k} {v:.3f}" for k, v in losses.items()) +
+                         f" | {self._waited[1] / opt.print_freq:.3g} s/it, waiting for data {self._waited[0] / max(self._waited[1], 1e-9):.0%}")
+            self._waited = (0.0, 0.0)
         if opt.display_freq and self.total_iters % opt.display_freq == 0: self.save_samples(batch)
 
     def _open_bar(self, total: int, n_epochs: int):
@@ -349,7 +342,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             left = load_pretrain(self.model, opt.load_pretrain)
             self.log(f"started from {opt.load_pretrain}: {sum(map(len, left.values()))} tensors left to train from scratch")
             if opt.ema_decay: self.model.netG_ema.load_state_dict(self.model.netG.state_dict())
-        self._frozen = None
+        self._frozen, self._waited = None, (0.0, 0.0)   # (s waiting for data, s in all) since the last printed line
         self.writer = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -268,3 +268,25 @@ def test_an_explicit_gpu_under_torchrun_is_refused(monkeypatch):
     for k, v in (('WORLD_SIZE', '2'), ('RANK', '1'), ('LOCAL_RANK', '1')): monkeypatch.setenv(k, v)
     with pytest.raises(ValueError, match='would put all 2 processes on one GPU: each takes the GPU of its LOCAL_RANK'):
         init_distributed('cuda:0')
+
+
+def test_the_log_shows_how_long_the_run_waits_for_data(tmp_path):
+    import time
+
+    class SlowItems(torch.utils.data.Dataset):          # a loader that cannot keep up: 0.2 s per item
+        def __init__(self, ds): self.ds = ds
+        def __len__(self): return len(self.ds)
+        def __getitem__(self, i): time.sleep(0.2); return self.ds[i]
+
+    lines = []
+    opt = get_options('toy', checkpoints_dir=str(tmp_path), name='wait', **{**SMALL, 'max_iters': 4, 'print_freq': 2})
+    tr = Trainer(opt, device='cpu', progress=False, log=lines.append)
+    tr.dataset = SlowItems(tr.dataset)
+    tr.fit()
+    log = [json.loads(line) for line in open(tmp_path / 'wait' / 'loss_log.jsonl')]
+    assert all(0.4 <= r['data_s'] <= r['secs'] for r in log), log            # 2 items of 0.2 s per batch, inside the iteration
+    shares = [float(l.rsplit('waiting for data ', 1)[1].rstrip('%')) for l in lines if 'waiting for data' in l]
+    assert len(shares) == 2 and all(s >= 50 for s in shares), lines
+    Trainer(opt.replace(name='fast'), device='cpu', progress=False, log=lines.append).fit()
+    fast_log = [json.loads(line) for line in open(tmp_path / 'fast' / 'loss_log.jsonl')]
+    assert all(r['data_s'] < 0.2 for r in fast_log), fast_log                  # the same data, rendered without the sleep
