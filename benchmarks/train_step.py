@@ -1,16 +1,19 @@
-"""Time and peak memory of one pix2pixHD training iteration (and one inference), per configuration and setting.
+"""Time, peak memory and FLOP rate of one pix2pixHD training iteration (and one inference), per configuration and setting.
 
     python benchmarks/train_step.py                                 # all configs, every setting, this device
-    python benchmarks/train_step.py --configs toy paper512 --settings fp32 bf16+ckpt --steps 3
-    python benchmarks/train_step.py --device cuda --out results.json
+    python benchmarks/train_step.py --configs toy paper512 --settings ref fp32 bf16+ckpt --rounds 3
+    python benchmarks/train_step.py --device cuda --out results.jsonl
 
 Each (config, setting) runs in a fresh process, so its peak memory is its own: `torch.cuda.max_memory_allocated`
-on a GPU, the process's peak resident set size (ru_maxrss) on the CPU. Labels, instance maps and photos are random
-tensors of the right shapes (the cost of every layer does not depend on the content); the VGG loss uses random
-weights (same cost as ImageNet's, and nothing to download). Threads: `--threads` (default 2, as the reference
-figures in the README were taken).
+on a GPU, the process's peak resident set size (ru_maxrss) on the CPU. Everything is compared within one run: the
+settings are interleaved over `--rounds` (every setting of a round before the next round), `ref` (the reference's
+iteration with this library's networks, fp32) is the baseline of each config, and each round first measures this
+machine's peak rate (a large matmul and a 3×3 convolution, fp32 and bf16) so that each setting's achieved FLOP rate
+(FLOPs of one iteration counted by `torch.utils.flop_counter`) is also a fraction of what this device reaches.
+Labels, instance maps and photos are random tensors of the right shapes (the cost of every layer does not depend on
+the content); the VGG loss uses random weights (same cost as ImageNet's, and nothing to download).
 """
-import argparse, json, resource, subprocess, sys, time
+import argparse, json, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 CONFIGS = {
@@ -21,8 +24,6 @@ CONFIGS = {
     'paper1024hd': dict(label_nc=35, loadSize=2048, netG='local', ngf=32, n_downsample_global=4, n_blocks_global=9,
                         n_local_enhancers=1, n_blocks_local=3, num_D=3, no_vgg_loss=False, vgg_weights='random'),
 }
-# the reference implementation on a 2-thread CPU, fp32: seconds per training iteration, peak RSS GiB, seconds per inference
-REFERENCE_CPU = {'toy': (0.42, 1.06, 0.060), 'paper512': (31.1, 7.5, 4.71), 'paper1024hd': (112.0, 18.1, 12.8)}
 SETTINGS = ['ref', 'fp32', 'fp32+ckpt', 'bf16', 'bf16+ckpt']
 CUDA_SETTINGS = ['ref', 'fp32', 'fp32+ckpt', 'bf16', 'bf16+ckpt', 'fp16', 'fp16+ckpt']
 
@@ -34,7 +35,26 @@ def parse_setting(s):
                 compile='compile' in parts)
 
 
-def child(config, setting, device, steps, warmup, threads):
+def peak_rates(device, threads):
+    "This device's GFLOP/s for a 2048² matmul and a 3×3 convolution (256 channels, 4×64×64), fp32 and bf16: the fastest of 5."
+    import torch
+    torch.set_num_threads(threads)
+    dev, out = torch.device(device), {}
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
+    for dtype in ('fp32', 'bf16'):
+        dt = torch.float32 if dtype == 'fp32' else torch.bfloat16
+        a, b = torch.randn(2048, 2048, device=dev, dtype=dt), torch.randn(2048, 2048, device=dev, dtype=dt)
+        x, w = torch.randn(4, 256, 64, 64, device=dev, dtype=dt), torch.randn(256, 256, 3, 3, device=dev, dtype=dt)
+        for name, f, flop in (('matmul', lambda a=a, b=b: a @ b, 2 * 2048**3),
+                              ('conv3x3', lambda x=x, w=w: torch.nn.functional.conv2d(x, w, padding=1), 2 * 4 * 64 * 64 * 256 * 256 * 9)):
+            f(); ts = []
+            for _ in range(5):
+                sync(); t = time.perf_counter(); f(); sync(); ts.append(time.perf_counter() - t)
+            out[f'{name}_{dtype}_gflops'] = flop / min(ts) / 1e9
+    return dict(config='peak', device=device, threads=threads, **out, torch=torch.__version__)
+
+
+def child(config, setting, device, steps, warmup, threads, count_flops=False):
     import torch
     from pix2pixhd.model import get_options, Pix2PixHD, train_step, reference_train_step
     from pix2pixhd.train import autocast_for
@@ -65,13 +85,18 @@ def child(config, setting, device, steps, warmup, threads):
         sync(); times.append(time.perf_counter() - t)
     train_peak = (torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda'
                   else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    tflop = None
+    if count_flops:                                     # one more iteration, counted, after the timed ones
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as fc: step(model, batch, optG, optD, scaler, autocast)
+        tflop = fc.get_total_flops() / 1e12
     model.eval()
     inf = []
     with torch.no_grad(), autocast_for(opt.precision, dev):
         for _ in range(2):
             sync(); t = time.perf_counter(); model.synthesize(batch['label'], batch['inst']); sync()
             inf.append(time.perf_counter() - t)
-    return dict(config=config, setting=setting, device=device, threads=threads, step_s=min(times[warmup:]),
+    return dict(config=config, setting=setting, device=device, threads=threads, step_s=min(times[warmup:]), tflop=tflop,
                 step_s_all=[round(x, 3) for x in times], peak_gib=train_peak / 2**30, infer_s=min(inf),
                 torch=torch.__version__)
 
@@ -80,20 +105,51 @@ SETTING_NAMES = {'ref': 'reference iteration, here (fp32)'}
 README = Path(__file__).with_name('README.md')
 
 
+def _median(xs):
+    return statistics.median(xs) if xs else float('nan')
+
+
+def summarize(results) -> list[dict]:
+    "One row per (config, setting): median s/iteration over rounds with its range, the ratio to `ref` in the same rounds, FLOP rates."
+    peaks = [r for r in results if r['config'] == 'peak']
+    peak = {k: _median([p[k] for p in peaks]) for k in (peaks[0] if peaks else {}) if k.endswith('_gflops')}
+    rows = []
+    for c in dict.fromkeys(r['config'] for r in results if r['config'] != 'peak'):
+        runs = [r for r in results if r['config'] == c]
+        ref = {r['round']: r['step_s'] for r in runs if r['setting'] == 'ref'}
+        for s in dict.fromkeys(r['setting'] for r in runs):
+            mine = [r for r in runs if r['setting'] == s]
+            step = [r['step_s'] for r in mine]
+            tflop = next((r['tflop'] for r in mine if r.get('tflop')), None)
+            speed = [ref[r['round']] / r['step_s'] for r in mine if r['round'] in ref]
+            prec = 'bf16' if s.startswith(('bf16', 'fp16')) else 'fp32'
+            achieved = tflop * 1e3 / _median(step) if tflop else None
+            rows.append(dict(config=c, setting=s, step_s=_median(step), step_lo=min(step), step_hi=max(step), rounds=len(step),
+                             speedup=_median(speed) if speed else None, speed_lo=min(speed, default=None), speed_hi=max(speed, default=None),
+                             peak_gib=_median([r['peak_gib'] for r in mine]), infer_s=_median([r['infer_s'] for r in mine]),
+                             tflop=tflop, gflops=achieved, peak_frac=achieved / peak[f'matmul_{prec}_gflops'] if achieved and peak else None,
+                             device=mine[0]['device']))
+    return rows
+
+
 def results_table(results) -> str:
-    "A markdown table of results (dicts from `child`), the official implementation's CPU figures first for each config."
-    rows = ['| config | setting | s / iteration | peak memory (GiB) | s / inference |', '|---|---|---|---|---|']
-    for c in dict.fromkeys(r['config'] for r in results):
-        ref = REFERENCE_CPU[c]
-        if all(r['device'] == 'cpu' for r in results if r['config'] == c):
-            rows.append(f"| `{c}` | official code (fp32) | {ref[0]:.3g} | {ref[1]:.2f} | {ref[2]:.3g} |")
-        for r in (r for r in results if r['config'] == c):
-            cpu = r['device'] == 'cpu'
-            speed = f" ({ref[0] / r['step_s']:.2f}×)" if cpu else ''
-            mem = f" ({r['peak_gib'] / ref[1]:.2f}×)" if cpu else ''
-            rows.append(f"| `{c}` | {SETTING_NAMES.get(r['setting'], r['setting'])} | {r['step_s']:.3g}{speed} | "
-                        f"{r['peak_gib']:.2f}{mem} | {r['infer_s']:.3g} |")
-    return '\n'.join(rows)
+    "A markdown table of results (dicts from `child` and `peak_rates`): medians over rounds, ratios to `ref` of the same rounds."
+    peaks = [r for r in results if r['config'] == 'peak']
+    out = []
+    if peaks:
+        p = {k: _median([x[k] for x in peaks]) for k in peaks[0] if k.endswith('_gflops')}
+        out.append("This device's peak, measured in the same run: matmul " + ', '.join(
+            f"{p[f'matmul_{d}_gflops']:.0f} ({d})" for d in ('fp32', 'bf16')) + " GFLOP/s; 3×3 convolution " + ', '.join(
+            f"{p[f'conv3x3_{d}_gflops']:.0f} ({d})" for d in ('fp32', 'bf16')) + " GFLOP/s.\n")
+    out += ['| config | setting | s / iteration: median [range] | vs `ref`, same rounds | peak memory (GiB) | TFLOP / iteration | GFLOP/s | of matmul peak | s / inference |',
+            '|---|---|---|---|---|---|---|---|---|']
+    for r in summarize(results):
+        sp = f"{r['speedup']:.2f}× [{r['speed_lo']:.2f}–{r['speed_hi']:.2f}]" if r['speedup'] else '—'
+        fl = (f"{r['tflop']:.3g} | {r['gflops']:.0f} | {r['peak_frac']:.0%}" if r['peak_frac'] is not None
+              else (f"{r['tflop']:.3g} | {r['gflops']:.0f} | —" if r['tflop'] else '— | — | —'))
+        out.append(f"| `{r['config']}` | {SETTING_NAMES.get(r['setting'], r['setting'])} | {r['step_s']:.3g} [{r['step_lo']:.3g}–{r['step_hi']:.3g}] "
+                   f"({r['rounds']} rounds) | {sp} | {r['peak_gib']:.2f} | {fl} | {r['infer_s']:.3g} |")
+    return '\n'.join(out)
 
 
 def write_readme_table(results_file):
@@ -110,46 +166,52 @@ def write_readme_table(results_file):
     print(f"wrote the table of {len(results)} results from {results_file} into {README}")
 
 
+def run_child(args: list[str]):
+    "Run this script as a child; its RESULT dict, or the last line of its error."
+    r = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)
+    return (json.loads(line[7:]), None) if line else (None, (r.stderr.strip().splitlines() or ['?'])[-1][:150])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument('--settings', nargs='+', default=None,
                    help=f"'ref' (the reference's iteration, fp32) or precision[+ckpt][+cl][+compile]; default {SETTINGS} (CPU)")
     p.add_argument('--device', default='cpu')
-    p.add_argument('--steps', type=int, default=2, help="timed iterations (the fastest is reported)")
+    p.add_argument('--steps', type=int, default=2, help="timed iterations per process (the fastest is its result)")
     p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--rounds', type=int, default=1, help="processes per (config, setting), interleaved; the table shows the median")
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', default=None, help="append results as JSON lines to this file")
     p.add_argument('--table', metavar='RESULTS', default=None,
                    help="write the results table of RESULTS (JSON lines from --out) into benchmarks/README.md, and stop")
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
+    p.add_argument('--count_flops', action='store_true', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.table:
         write_readme_table(a.table); return
     if a.child:
-        print('RESULT ' + json.dumps(child(*a.child, a.device, a.steps, a.warmup, a.threads)), flush=True); return
+        res = (peak_rates(a.device, a.threads) if a.child[0] == 'peak' else
+               child(*a.child, a.device, a.steps, a.warmup, a.threads, a.count_flops))
+        print('RESULT ' + json.dumps(res), flush=True); return
     settings = a.settings or (CUDA_SETTINGS if a.device.startswith('cuda') else SETTINGS)
-    print(f"{'config':12} {'setting':12} {'step s':>8} {'speed-up':>9} {'peak GiB':>9} {'memory':>7} {'infer s':>8}"
-          "   (speed-up and memory: against the official implementation's CPU figures)")
-    failed = []
-    for c in a.configs:
-        for s in settings:
-            cmd = [sys.executable, __file__, '--child', c, s, '--device', a.device, '--steps', str(a.steps),
-                   '--warmup', str(a.warmup), '--threads', str(a.threads)]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)
-            if line is None:
-                print(f"{c:12} {s:12} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:150]}", flush=True)
-                failed.append(f"{c} {s}"); continue
-            res = json.loads(line[7:])
-            ref = REFERENCE_CPU[c]
-            cpu = a.device == 'cpu'
-            print(f"{c:12} {s:12} {res['step_s']:8.3f} {(ref[0] / res['step_s'] if cpu else float('nan')):8.2f}x "
-                  f"{res['peak_gib']:9.2f} {(res['peak_gib'] / ref[1] if cpu else float('nan')):6.2f}x {res['infer_s']:8.3f}",
-                  flush=True)
+    common = ['--device', a.device, '--steps', str(a.steps), '--warmup', str(a.warmup), '--threads', str(a.threads)]
+    results, failed = [], []
+    for rnd in range(a.rounds):
+        jobs = [('peak', '-')] + [(c, s) for c in a.configs for s in settings]
+        for c, s in jobs:
+            res, err = run_child(['--child', c, s, *common, *(['--count_flops'] if rnd == 0 else [])])
+            if res is None:
+                print(f"round {rnd}: {c:12} {s:12} failed: {err}", flush=True); failed.append(f"{c} {s}"); continue
+            res['round'] = rnd
+            results.append(res)
+            if c == 'peak': print(f"round {rnd}: peak GFLOP/s " + ', '.join(f"{k[:-7]} {v:.0f}" for k, v in res.items() if k.endswith('_gflops')), flush=True)
+            else: print(f"round {rnd}: {c:12} {s:12} {res['step_s']:8.3f} s/iteration, {res['peak_gib']:.2f} GiB", flush=True)
             if a.out:
                 with open(a.out, 'a') as f: f.write(json.dumps(res) + '\n')
-    if failed: sys.exit(f"{len(failed)} of {len(a.configs) * len(settings)} settings failed: {', '.join(failed)}")
+    print('\n' + results_table(results), flush=True)
+    if failed: sys.exit(f"{len(failed)} of {a.rounds * len(jobs)} runs failed: {', '.join(failed)}")
 
 
 if __name__ == '__main__':
