@@ -325,6 +325,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         if note := resize_note(opt, self.dataset): self.log(note)
         self.precision = resolve_precision(opt.precision, self.device)
         self._autocast = autocast_for(self.precision, self.device)
+        if self.device.type == 'cuda': torch.backends.cudnn.benchmark = True   # fixed sizes: let cuDNN pick its fastest kernels
         torch.manual_seed(opt.seed)                          # the same initial weights on every rank
         self.model = Pix2PixHD(opt).to(self.device)
         if self.dist.enabled and opt.norm == 'batch' and self.device.type == 'cuda':   # BN statistics over every GPU's batch
@@ -332,8 +333,9 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         if opt.channels_last: self.model.to(memory_format=torch.channels_last)
         if opt.ema_decay: add_ema(self.model)
         g_params = list(self.model.netG.parameters()) + (list(self.model.netE.parameters()) if self.model.netE is not None else [])
-        self.optimizer_G = torch.optim.Adam(g_params, lr=opt.lr, betas=(opt.beta1, 0.999))
-        self.optimizer_D = torch.optim.Adam(self.model.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+        adam = dict(lr=opt.lr, betas=(opt.beta1, 0.999), fused=self.device.type in ('cpu', 'cuda'))   # one kernel, not one per tensor
+        self.optimizer_G = torch.optim.Adam(g_params, **adam)
+        self.optimizer_D = torch.optim.Adam(self.model.netD.parameters(), **adam)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == 'fp16' else None
         self.epoch = self.epoch_iter = self.total_iters = 0
         torch.manual_seed(opt.seed + 1000 * self.dist.rank)   # per-rank randomness outside the data
