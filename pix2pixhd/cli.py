@@ -255,7 +255,7 @@ def eval_cli(argv: list[str] | None = None):
     run_command('pix2pixhd_eval', lambda: _eval(a))
 
 # %% ../nbs/19_cli.ipynb #f01f188b
-EXPERIMENT_ARGS = (Arg('rows', str, None, 'comma-separated rows to run (default: all of the version)'),
+EXPERIMENT_ARGS = (Arg('rows', str, None, "comma-separated rows to run, e.g. 'pix2pix,U-Net, pix2pixHD objective' (default: all of the version)"),
                    Arg('seeds', str, None, "comma-separated seeds (default: the version's)"),
                    Arg('budget', int, None, "training iterations per row (default: the version's)"),
                    Arg('device', str, 'cpu', "'cpu' runs the CPU version, 'cuda' the GPU version"),
@@ -269,6 +269,16 @@ def _ints(s: str | None, what: str):
     if s is None: return None
     try: return [int(x) for x in s.split(',') if x.strip()]
     except ValueError: raise ValueError(f"--{what} takes comma-separated integers, e.g. 0,1,2; got {s!r}") from None
+
+def _rows(s: str | None, known: typing.Iterable[str]) -> list[str] | None:
+    "The row names in a comma-separated `s`, where a name may hold commas ('U-Net, pix2pixHD objective': the longest known name wins); unknown names kept, for the runner's error."
+    if s is None: return None
+    pieces, out, i = s.split(','), [], 0
+    while i < len(pieces):
+        j = next((j for j in range(len(pieces), i, -1) if ','.join(pieces[i:j]).strip() in known), i + 1)
+        if ','.join(pieces[i:j]).strip(): out.append(','.join(pieces[i:j]).strip())
+        i = j
+    return out
 
 def _experiment_tables(a):
     version = EXPERIMENTS[a.experiment].version(a.device)[0]
@@ -286,7 +296,7 @@ def _experiment(a):
         return
     if a.experiment not in EXPERIMENTS: raise ValueError(f"name an experiment: {', '.join(EXPERIMENTS)} (got {a.experiment!r})")
     if a.table: return _experiment_tables(a)
-    rows = [r.strip() for r in a.rows.split(',') if r.strip()] if a.rows else None
+    rows = _rows(a.rows, EXPERIMENTS[a.experiment].cpu.rows)
     path = run_experiment(a.experiment, rows, _ints(a.seeds, 'seeds'), a.budget, a.device, a.out_dir, a.cache_dir, a.stop_after)
     print(f"results: {path}")
 

@@ -72,12 +72,13 @@ class Experiment:
 
 # %% ../nbs/16_experiments.ipynb #a9abc629
 def _table1_rows(num_downs: int, ngf: int, n_layers_D: int) -> dict:
-    "pix2pix, pix2pixHD at matched G capacity, pix2pixHD + pix2pix's L1, pix2pix's U-Net trained with pix2pixHD's objective, the oracle."
+    "pix2pix, pix2pixHD at matched G capacity, pix2pixHD + pix2pix's L1, pix2pix's U-Net trained with pix2pixHD's objective, pix2pixHD in fp32, the oracle."
     hd = dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
               no_vgg_loss=True)
     return {'pix2pix': dict(method='pix2pix', num_downs=num_downs, ngf=ngf, ndf=64, n_layers_D=n_layers_D, lambda_L1=100.0),
             'pix2pixHD': hd, 'pix2pixHD + L1': {**hd, 'lambda_L1': 100.0},
-            'U-Net, pix2pixHD objective': {**hd, 'unet': dict(num_downs=num_downs, ngf=ngf)}, 'oracle': dict(method='oracle')}
+            'U-Net, pix2pixHD objective': {**hd, 'unet': dict(num_downs=num_downs, ngf=ngf)},
+            'pix2pixHD, fp32': {**hd, 'precision': 'fp32'}, 'oracle': dict(method='oracle')}
 
 def _tiny_rows(num_downs: int) -> dict:
     "Networks of a few thousand parameters, one per method, for `tiny`."
@@ -168,7 +169,8 @@ class Pix2PixRow:
         self.D = init_weights(PatchDiscriminator(nc + 3, spec['ndf'], spec['n_layers_D'])).to(device)
         self.optG, self.optD = make_optimizers(self.G, self.D, spec.get('lr', 2e-4), spec.get('beta1', 0.5))
         self.gan = GANLoss(spec.get('gan_mode', 'vanilla')).to(device)
-        self.lambda_L1, self.autocast = spec.get('lambda_L1', 100.0), autocast_for(resolve_precision(scale.precision, device), device)
+        self.lambda_L1 = spec.get('lambda_L1', 100.0)
+        self.autocast = autocast_for(resolve_precision(spec.get('precision', scale.precision), device), device)
         self.params = {'G': n_params(self.G), 'D': n_params(self.D)}
 
     def step(self, batch: dict) -> dict:
@@ -184,7 +186,7 @@ class Pix2PixHDRow:
     "pix2pixHD (`Options` of the `toy` preset with the row's changes) as an experiment row, trained by `train_step`."
     def __init__(self, spec: dict, scale: Scale, device: torch.device):
         opts = {k: v for k, v in spec.items() if k not in ('method', 'unet')}
-        self.opt = get_options('toy', loadSize=scale.size[1], batchSize=scale.batch_size, precision=scale.precision, **opts)
+        self.opt = get_options('toy', loadSize=scale.size[1], batchSize=scale.batch_size, **{'precision': scale.precision, **opts})
         self.model = Pix2PixHD(self.opt)
         if 'unet' in spec:   # pix2pix's U-Net (batch norm, dropout) in place of G1, on the same input: label + boundaries
             self.model.netG = init_weights(UnetGenerator(generator_input_nc(self.opt), 3, spec['unet']['num_downs'], spec['unet']['ngf']))
