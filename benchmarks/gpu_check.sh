@@ -9,6 +9,8 @@
 #                          share of each logging interval spent waiting for data; iter_0000200.png: its sample grid
 #   torchrun.txt           torchrun --nproc_per_node 1 with NCCL, 20 iterations
 #   tests.txt              the CUDA-relevant tests and the notebooks' `#| cuda` cells (pytest --flags cuda)
+# With PIX2PIXHD_REF set to a checkout of the official code (carry one: git clone github.com/NVIDIA/pix2pixHD), the
+# official networks and iteration join train_step.txt as the baseline (setting `official`).
 # QUICK=1 DEVICE=cpu runs the same steps at toy sizes, to check the script itself on a machine without a GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,7 @@ else
   tests="tests/test_networks.py tests/test_trainer_options.py tests/test_train.py tests/test_widgets.py tests/test_notebooks.py"; loader_n=8
 fi
 cores=$(nproc)
+[ -n "${PIX2PIXHD_REF:-}" ] && settings="official $settings"
 
 step "one training iteration per setting"
 logged "$OUT/train_step.txt" timeout 240 python benchmarks/train_step.py --device "$DEVICE" --configs $configs --settings $settings \

@@ -3,6 +3,7 @@
     python benchmarks/train_step.py                                 # all configs, every setting, this device
     python benchmarks/train_step.py --configs toy paper512 --settings ref fp32 bf16+ckpt --rounds 3
     python benchmarks/train_step.py --device cuda --out results.jsonl
+    PIX2PIXHD_REF=~/src/pix2pixHD python benchmarks/train_step.py --configs paper512 --rounds 3   # beside the official code
 
 Each (config, setting) runs in a fresh process, so its peak memory is its own: `torch.cuda.max_memory_allocated`
 on a GPU, the process's peak resident set size (ru_maxrss) on the CPU. Everything is compared within one run: the
@@ -12,8 +13,16 @@ machine's peak rate (a large matmul and a 3×3 convolution, fp32 and bf16) so th
 (FLOPs of one iteration counted by `torch.utils.flop_counter`) is also a fraction of what this device reaches.
 Labels, instance maps and photos are random tensors of the right shapes (the cost of every layer does not depend on
 the content); the VGG loss uses random weights (same cost as ImageNet's, and nothing to download).
+
+With `PIX2PIXHD_REF` set to a checkout of the official code (github.com/NVIDIA/pix2pixHD), the setting `official`
+times its own networks (`models/networks.py`: `define_G`, `define_D` with intermediate features, `GANLoss`), imported
+from that checkout, in its own iteration (`pix2pixHD_model.forward` and `train.py`: D on the detached fake and the
+real pair, G's GAN, feature-matching and VGG terms in one backward, then D's), fp32; it joins every round and is the
+baseline of the ratios. Its VGG term is this library's random-weight VGG19 used as the official `VGGLoss` uses its own
+(both images through it, inside autocast if any; the real image's features detached), since that class downloads
+ImageNet weights and calls `.cuda()`.
 """
-import argparse, json, resource, statistics, subprocess, sys, time
+import argparse, contextlib, importlib.util, io, json, os, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 CONFIGS = {
@@ -29,6 +38,7 @@ CUDA_SETTINGS = ['ref', 'fp32', 'fp32+ckpt', 'bf16', 'bf16+ckpt', 'fp16', 'fp16+
 
 
 def parse_setting(s):
+    if s == 'official': return dict(precision='fp32', checkpoint_activations=False, channels_last=False, compile=False, official=True)
     if s == 'ref': return dict(precision='fp32', checkpoint_activations=False, channels_last=False, compile=False, ref=True)
     parts = s.split('+')
     return dict(precision=parts[0], checkpoint_activations='ckpt' in parts, channels_last='cl' in parts,
@@ -54,6 +64,57 @@ def peak_rates(device, threads):
     return dict(config='peak', device=device, threads=threads, **out, torch=torch.__version__)
 
 
+def official_networks():
+    "The official pix2pixHD's models/networks.py, imported by path from the checkout PIX2PIXHD_REF names."
+    ref = os.environ.get('PIX2PIXHD_REF')
+    path = Path(ref or '.').expanduser() / 'models' / 'networks.py'
+    if not ref or not path.is_file():
+        raise SystemExit(f"setting 'official' needs PIX2PIXHD_REF set to a checkout of github.com/NVIDIA/pix2pixHD "
+                         f"(PIX2PIXHD_REF={ref!r}: {path} not found)")
+    spec = importlib.util.spec_from_file_location('official_networks', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_iteration(opt, dev):
+    "(model-like holder, step function) of the official code's networks and iteration for `opt`, on `dev`, fp32."
+    import torch, torch.nn.functional as F
+    from pix2pixhd.data import one_hot
+    from pix2pixhd.instance import instance_edges
+    from pix2pixhd.losses import VGG19Features, VGG_LOSS_WEIGHTS
+    net = official_networks()
+    with contextlib.redirect_stdout(io.StringIO()):       # define_G / define_D print the whole network
+        G = net.define_G(opt.label_nc + 1, 3, opt.ngf, opt.netG, opt.n_downsample_global, opt.n_blocks_global,
+                         opt.n_local_enhancers, opt.n_blocks_local, opt.norm).to(dev)
+        D = net.define_D(opt.label_nc + 1 + 3, opt.ndf, opt.n_layers_D, opt.norm, False, opt.num_D, True).to(dev)
+    gan = net.GANLoss(use_lsgan=True, tensor=lambda size: torch.empty(size, device=dev))
+    vgg = VGG19Features(None, None, False).to(dev) if not opt.no_vgg_loss else None
+    optG = torch.optim.Adam(G.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+    optD = torch.optim.Adam(D.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+    feat_w, d_w = 4.0 / (opt.n_layers_D + 1), 1.0 / opt.num_D
+
+    def step(batch):
+        cond = torch.cat([one_hot(batch['label'].to(dev).long(), opt.label_nc), instance_edges(batch['inst'].to(dev))], 1)
+        real = batch['image'].to(dev)
+        fake = G(cond)
+        loss_D_fake = gan(D(torch.cat([cond, fake.detach()], 1)), False)
+        pred_real = D(torch.cat([cond, real.detach()], 1))
+        loss_D_real = gan(pred_real, True)
+        pred_fake = D(torch.cat([cond, fake], 1))
+        loss_G = gan(pred_fake, True) + sum(d_w * feat_w * opt.lambda_feat * F.l1_loss(pred_fake[i][j], pred_real[i][j].detach())
+                                            for i in range(opt.num_D) for j in range(len(pred_fake[i]) - 1))
+        if vgg is not None:
+            loss_G = loss_G + opt.lambda_feat * sum(w * F.l1_loss(a, b.detach()) for w, a, b in zip(VGG_LOSS_WEIGHTS, vgg(fake), vgg(real)))
+        loss_D = (loss_D_fake + loss_D_real) * 0.5
+        optG.zero_grad(); loss_G.backward(); optG.step()
+        optD.zero_grad(); loss_D.backward(); optD.step()
+
+    def infer(label, inst):
+        with torch.no_grad(): return G(torch.cat([one_hot(label.to(dev).long(), opt.label_nc), instance_edges(inst.to(dev))], 1))
+    return step, infer
+
+
 def child(config, setting, device, steps, warmup, threads, count_flops=False):
     import torch
     from pix2pixhd.model import get_options, Pix2PixHD, train_step, reference_train_step
@@ -64,6 +125,7 @@ def child(config, setting, device, steps, warmup, threads, count_flops=False):
     opt = get_options(None, **CONFIGS[config], precision=s['precision'], checkpoint_activations=s['checkpoint_activations'],
                       channels_last=s['channels_last'], compile=s['compile'])
     torch.manual_seed(0)
+    if s.get('official'): return official_child(config, setting, opt, dev, steps, warmup, threads, count_flops)
     model = Pix2PixHD(opt).to(dev)
     if opt.channels_last: model.to(memory_format=torch.channels_last)
     G, D = model.netG, model.netD
@@ -73,9 +135,10 @@ def child(config, setting, device, steps, warmup, threads, count_flops=False):
     scaler = torch.amp.GradScaler(dev.type) if opt.precision == 'fp16' else None
     H, W = opt.loadSize // 2, opt.loadSize
     g = torch.Generator().manual_seed(0)
-    batch = {'label': torch.randint(0, opt.label_nc, (1, H, W), generator=g),
-             'inst': torch.randint(0, 50, (1, H, W), generator=g),
+    batch = {'label': torch.randint(0, opt.label_nc, (1, H, W), generator=g, dtype=torch.uint8),   # as the trainer's loader
+             'inst': torch.randint(0, 50, (1, H, W), generator=g, dtype=torch.int32),               # delivers them (compact_maps)
              'image': torch.rand(1, 3, H, W, generator=g) * 2 - 1}
+    if dev.type == 'cuda': batch = {k: v.pin_memory() for k, v in batch.items()}   # pinned, as its batches: an asynchronous copy
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
     autocast = autocast_for(opt.precision, dev)
     times, step = [], reference_train_step if s.get('ref') else train_step
@@ -101,7 +164,36 @@ def child(config, setting, device, steps, warmup, threads, count_flops=False):
                 torch=torch.__version__)
 
 
-SETTING_NAMES = {'ref': 'reference iteration, here (fp32)'}
+def _timed(f, sync, n):
+    times = []
+    for _ in range(n):
+        sync(); t = time.perf_counter(); f(); sync(); times.append(time.perf_counter() - t)
+    return times
+
+
+def official_child(config, setting, opt, dev, steps, warmup, threads, count_flops):
+    "`child` for the official code's networks and iteration."
+    import torch
+    step, infer = official_iteration(opt, dev)
+    H, W = opt.loadSize // 2, opt.loadSize
+    g = torch.Generator().manual_seed(0)
+    batch = {'label': torch.randint(0, opt.label_nc, (1, H, W), generator=g), 'inst': torch.randint(0, 50, (1, H, W), generator=g),
+             'image': torch.rand(1, 3, H, W, generator=g) * 2 - 1}            # as its loader gives them: int64 maps, pageable
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
+    times = _timed(lambda: step(batch), sync, warmup + steps)
+    train_peak = (torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda'
+                  else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    tflop = None
+    if count_flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as fc: step(batch)
+        tflop = fc.get_total_flops() / 1e12
+    inf = _timed(lambda: infer(batch['label'], batch['inst']), sync, 2)
+    return dict(config=config, setting=setting, device=str(dev), threads=threads, step_s=min(times[warmup:]), tflop=tflop,
+                step_s_all=[round(x, 3) for x in times], peak_gib=train_peak / 2**30, infer_s=min(inf), torch=torch.__version__)
+
+
+SETTING_NAMES = {'ref': 'reference iteration, here (fp32)', 'official': 'official code (its networks and iteration, fp32)'}
 README = Path(__file__).with_name('README.md')
 
 
@@ -110,13 +202,14 @@ def _median(xs):
 
 
 def summarize(results) -> list[dict]:
-    "One row per (config, setting): median s/iteration over rounds with its range, the ratio to `ref` in the same rounds, FLOP rates."
+    "One row per (config, setting): median s/iteration over rounds with its range, the ratio to the baseline (`official` if timed, else `ref`) in the same rounds, FLOP rates."
     peaks = [r for r in results if r['config'] == 'peak']
     peak = {k: _median([p[k] for p in peaks]) for k in (peaks[0] if peaks else {}) if k.endswith('_gflops')}
     rows = []
     for c in dict.fromkeys(r['config'] for r in results if r['config'] != 'peak'):
         runs = [r for r in results if r['config'] == c]
-        ref = {r['round']: r['step_s'] for r in runs if r['setting'] == 'ref'}
+        base = 'official' if any(r['setting'] == 'official' for r in runs) else 'ref'
+        ref = {r['round']: r['step_s'] for r in runs if r['setting'] == base}
         for s in dict.fromkeys(r['setting'] for r in runs):
             mine = [r for r in runs if r['setting'] == s]
             step = [r['step_s'] for r in mine]
@@ -141,7 +234,7 @@ def results_table(results) -> str:
         out.append("This device's peak, measured in the same run: matmul " + ', '.join(
             f"{p[f'matmul_{d}_gflops']:.0f} ({d})" for d in ('fp32', 'bf16')) + " GFLOP/s; 3×3 convolution " + ', '.join(
             f"{p[f'conv3x3_{d}_gflops']:.0f} ({d})" for d in ('fp32', 'bf16')) + " GFLOP/s.\n")
-    out += ['| config | setting | s / iteration: median [range] | vs `ref`, same rounds | peak memory (GiB) | TFLOP / iteration | GFLOP/s | of matmul peak | s / inference |',
+    out += ['| config | setting | s / iteration: median [range] | vs baseline (`official` if timed, else `ref`), same rounds | peak memory (GiB) | TFLOP / iteration | GFLOP/s | of matmul peak | s / inference |',
             '|---|---|---|---|---|---|---|---|---|']
     for r in summarize(results):
         sp = f"{r['speedup']:.2f}× [{r['speed_lo']:.2f}–{r['speed_hi']:.2f}]" if r['speedup'] else '—'
@@ -177,7 +270,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument('--settings', nargs='+', default=None,
-                   help=f"'ref' (the reference's iteration, fp32) or precision[+ckpt][+cl][+compile]; default {SETTINGS} (CPU)")
+                   help=f"'official' (the official code, needs PIX2PIXHD_REF), 'ref' (the reference's iteration, fp32) or "
+                        f"precision[+ckpt][+cl][+compile]; default {SETTINGS} (CPU), with 'official' first when PIX2PIXHD_REF is set")
     p.add_argument('--device', default='cpu')
     p.add_argument('--steps', type=int, default=2, help="timed iterations per process (the fastest is its result)")
     p.add_argument('--warmup', type=int, default=1)
@@ -195,7 +289,9 @@ def main():
         res = (peak_rates(a.device, a.threads) if a.child[0] == 'peak' else
                child(*a.child, a.device, a.steps, a.warmup, a.threads, a.count_flops))
         print('RESULT ' + json.dumps(res), flush=True); return
-    settings = a.settings or (CUDA_SETTINGS if a.device.startswith('cuda') else SETTINGS)
+    settings = a.settings or ((['official'] if os.environ.get('PIX2PIXHD_REF') else []) +
+                              (CUDA_SETTINGS if a.device.startswith('cuda') else SETTINGS))
+    if 'official' in settings: official_networks()          # a missing checkout fails here, before any timing
     common = ['--device', a.device, '--steps', str(a.steps), '--warmup', str(a.warmup), '--threads', str(a.threads)]
     results, failed = [], []
     for rnd in range(a.rounds):

@@ -18,14 +18,14 @@ from .viz import (make_palette, colorize, tensor_to_image, instance_boundaries, 
                            item_panels, image_grid, sample_grid, show_items)
 
 # %% auto #0
-__all__ = ['CITYSCAPES_CLASSES', 'CITYSCAPES_PALETTE', 'IMG_EXTENSIONS', 'one_hot', 'nearest_multiples', 'check_divisible',
-           'dataset_palette', 'PairedTransform', 'DataError', 'open_image', 'read_label', 'read_instance', 'read_image',
-           'rgb_to_label', 'pair_key', 'list_images', 'pair_files', 'FileDataset', 'PairedFolderDataset',
-           'CityscapesDataset', 'AlignedDataset', 'first_image_size', 'TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS',
-           'TOY_STYLES', 'SKY', 'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK', 'CAR', 'PERSON', 'render_toystreets',
-           'ToyStreets', 'touching_instances', 'write_toystreets', 'make_palette', 'colorize', 'tensor_to_image',
-           'instance_boundaries', 'draw_boundaries', 'style_to_image', 'item_panels', 'image_grid', 'sample_grid',
-           'show_items']
+__all__ = ['CITYSCAPES_CLASSES', 'CITYSCAPES_PALETTE', 'IMG_EXTENSIONS', 'check_label_ids', 'one_hot', 'nearest_multiples',
+           'check_divisible', 'dataset_palette', 'PairedTransform', 'DataError', 'open_image', 'read_label',
+           'read_instance', 'read_image', 'rgb_to_label', 'pair_key', 'list_images', 'pair_files', 'FileDataset',
+           'PairedFolderDataset', 'CityscapesDataset', 'AlignedDataset', 'first_image_size', 'TOY_CLASSES',
+           'TOY_PALETTE', 'TOY_THINGS', 'TOY_STYLES', 'SKY', 'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK', 'CAR',
+           'PERSON', 'render_toystreets', 'ToyStreets', 'touching_instances', 'write_toystreets', 'make_palette',
+           'colorize', 'tensor_to_image', 'instance_boundaries', 'draw_boundaries', 'style_to_image', 'item_panels',
+           'image_grid', 'sample_grid', 'show_items']
 
 # %% ../nbs/02_data.ipynb #cea2249b
 _all_ = ['TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS', 'TOY_STYLES', 'SKY', 'BUILDING', 'VEGETATION', 'ROAD', 'SIDEWALK',
@@ -34,15 +34,19 @@ _all_ = ['TOY_CLASSES', 'TOY_PALETTE', 'TOY_THINGS', 'TOY_STYLES', 'SKY', 'BUILD
          'image_grid', 'sample_grid', 'show_items']   # re-exported: they lived here first
 
 # %% ../nbs/02_data.ipynb #6e06114d
-def one_hot(label: torch.Tensor, label_nc: int) -> torch.Tensor:
-    "Long[B,H,W] or Long[B,1,H,W] class ids -> Float[B,label_nc,H,W] one-hot maps."
-    if label.dim() == 4: label = label.squeeze(1)
-    if label.dim() != 3: raise ValueError(f"one_hot expects a label batch [B,H,W] or [B,1,H,W], got shape {tuple(label.shape)}")
+def check_label_ids(label: torch.Tensor, label_nc: int):
+    "Fail unless every class id of `label` lies in 0..label_nc-1 (one `aminmax`: a single wait where `label` is on a GPU)."
     if label.dtype.is_floating_point: raise TypeError("one_hot expects integer class ids, got a float tensor")
-    lo, hi = int(label.min()), int(label.max())
+    lo, hi = (int(v) for v in torch.aminmax(label)) if label.numel() else (0, 0)
     if lo < 0 or hi >= label_nc:
         raise ValueError(f"label map has values in [{lo}, {hi}] but label_nc={label_nc}: ids must lie in 0..{label_nc-1} "
                          f"(use label_nc={hi+1}, or remap the ids)")
+
+def one_hot(label: torch.Tensor, label_nc: int, check: bool = True) -> torch.Tensor:
+    "Integer [B,H,W] or [B,1,H,W] class ids (any integer dtype) -> Float[B,label_nc,H,W] one-hot maps; `check=False` when the ids were checked already."
+    if label.dim() == 4: label = label.squeeze(1)
+    if label.dim() != 3: raise ValueError(f"one_hot expects a label batch [B,H,W] or [B,1,H,W], got shape {tuple(label.shape)}")
+    if check: check_label_ids(label, label_nc)
     out = torch.zeros(label.shape[0], label_nc, *label.shape[1:], device=label.device)
     return out.scatter_(1, label.unsqueeze(1).long(), 1.0)
 

@@ -38,7 +38,7 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x: torch.Tensor):
         if self.checkpoint and torch.is_grad_enabled() and x.requires_grad:
-            return x + torch.utils.checkpoint.checkpoint(self.conv_block, x, use_reentrant=False)
+            return x + torch.utils.checkpoint.checkpoint(self.conv_block, x, use_reentrant=False, preserve_rng_state=False)
         return x + self.conv_block(x)
 
 def run_checkpointed(seq: nn.Sequential, x: torch.Tensor):
@@ -47,7 +47,7 @@ def run_checkpointed(seq: nn.Sequential, x: torch.Tensor):
     def flush(x):
         if not seg: return x
         f = nn.Sequential(*seg); seg.clear()
-        return torch.utils.checkpoint.checkpoint(f, x, use_reentrant=False)
+        return torch.utils.checkpoint.checkpoint(f, x, use_reentrant=False, preserve_rng_state=False)
     for m in seq:
         if isinstance(m, ResnetBlock): x = m(flush(x))
         else: seg.append(m)

@@ -24,12 +24,12 @@ def input_channels(label_nc: int, use_instance: bool = True, feat_num: int = 0, 
     "Channels of `generator_input` (or `label_input` when `for_generator=False`); `label_nc=0` means a 3-channel image label."
     return (label_nc or 3) + int(use_instance) + (feat_num if for_generator else 0)
 
-def label_input(label: torch.Tensor, label_nc: int, inst: torch.Tensor | None = None) -> torch.Tensor:
-    "The condition D sees: one_hot(label) ⊕ instance_edges(inst) (if given) -> Float[B,label_nc(+1),H,W]."
+def label_input(label: torch.Tensor, label_nc: int, inst: torch.Tensor | None = None, check: bool = True) -> torch.Tensor:
+    "The condition D sees: one_hot(label) ⊕ instance_edges(inst) (if given) -> Float[B,label_nc(+1),H,W]; `check`: see `one_hot`."
     if label_nc == 0:
         if not label.is_floating_point(): raise TypeError("label_nc=0 means the label is an image: expected a float tensor [B,C,H,W]")
         x = label
-    else: x = one_hot(label, label_nc)
+    else: x = one_hot(label, label_nc, check)
     if inst is None: return x
     edges = instance_edges(inst).to(x.device, x.dtype)
     if edges.shape[-2:] != x.shape[-2:]:

@@ -5,17 +5,19 @@
 # %% ../nbs/03_layers.ipynb #4740c769
 from __future__ import annotations
 import typing
-import contextlib, functools
+import contextlib, dataclasses, functools, os, time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['get_norm_layer', 'average_bn_statistics', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads',
-           'threads', 'pick_device', 'resolve_precision', 'autocast_for', 'fit_l1', 'ema_update', 'mean_range',
-           'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
+           'threads', 'cpu_budget', 'busy_cores', 'thread_policy', 'pick_device', 'DistInfo', 'init_distributed',
+           'cpu_has_bf16', 'resolve_precision', 'autocast_for', 'fit_l1', 'ema_update', 'mean_range', 'verdict',
+           'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -126,6 +128,41 @@ def threads(n: int):
     try: yield
     finally: torch.set_num_threads(before)
 
+# %% ../nbs/03_layers.ipynb #2879d952
+def cpu_budget() -> int:
+    "Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers); at least 1."
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    try:
+        quota, period = Path('/sys/fs/cgroup/cpu.max').read_text().split()[:2]
+        if quota != 'max': n = min(n, max(1, int(quota) // int(period)))
+    except (OSError, ValueError): pass
+    return max(1, n)
+
+def _cpu_ticks() -> tuple[int, int]:
+    "(busy, total) jiffies of all CPUs since boot, from /proc/stat's first line."
+    v = [int(x) for x in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:9]]
+    return sum(v) - v[3] - v[4], sum(v)            # idle and iowait are not busy
+
+def busy_cores(seconds: float = 0.1) -> float:
+    "How many cores other processes keep busy, measured over `seconds` while this one sleeps; 0.0 where /proc/stat is missing."
+    try:
+        b0, t0 = _cpu_ticks(); time.sleep(seconds); b1, t1 = _cpu_ticks()
+    except (OSError, ValueError, IndexError): return 0.0
+    return (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1)
+
+def thread_policy(local_processes: int = 1, cores: int | None = None, busy: float | None = None,
+                  env: typing.Mapping[str, str] | None = None) -> tuple[int, str | None]:
+    "(intra-op threads for each of `local_processes` CPU training processes on this machine, a warning or None)."
+    env = os.environ if env is None else env
+    cores = cpu_budget() if cores is None else cores
+    if env.get('OMP_NUM_THREADS', '').isdigit() and int(env['OMP_NUM_THREADS']) > 0: n = int(env['OMP_NUM_THREADS'])
+    else: n = max(1, cores // max(local_processes, 1))
+    busy = busy_cores() if busy is None else busy
+    if busy < 0.75: return n, None
+    return n, (f"other processes keep {busy:.1f} of this machine's {os.cpu_count()} cores busy: this training's "
+               f"{n * local_processes} thread(s) will share {cores} core(s) with them and may run many times slower than "
+               f"alone. Wait for them to finish, or set OMP_NUM_THREADS to the cores left free.")
+
 # %% ../nbs/03_layers.ipynb #b5cedc9b
 def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -> torch.device:
     "The device `device` names ('cpu', 'cuda', 'cuda:1'); None: GPU `local_rank` if there is one, else the CPU. A GPU that is not there is an error, never a silent CPU run."
@@ -141,11 +178,44 @@ def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -
     return dev
 
 
+# %% ../nbs/03_layers.ipynb #a2f00107
+@dataclasses.dataclass
+class DistInfo:
+    "Where this process stands in a torchrun job: its rank, the number of processes, its GPU index, its device."
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device('cpu')
+    @property
+    def is_main(self) -> bool: return self.rank == 0
+    @property
+    def enabled(self) -> bool: return self.world_size > 1
+
+def init_distributed(device: str | None = None) -> DistInfo:
+    "Read torchrun's environment, join the process group if there are several processes, and pick this process's device."
+    world = int(os.environ.get('WORLD_SIZE', 1))
+    rank, local = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
+    if world > 1 and str(device).startswith('cuda:'):
+        raise ValueError(f"--device {device} under torchrun would put all {world} processes on one GPU: each takes the GPU of "
+                         f"its LOCAL_RANK; pass --device cuda or leave --device out")
+    dev = pick_device(device, local)
+    if dev.type == 'cuda': torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', rank=rank, world_size=world)
+    return DistInfo(rank, world, local, dev)
+
 # %% ../nbs/03_layers.ipynb #fba7f567
+def cpu_has_bf16() -> bool:
+    "Whether this CPU computes bf16 in hardware: AVX512-BF16 or AMX on x86, the BF16 extension on Arm."
+    if any(getattr(torch.cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')): return True
+    try: flags = Path('/proc/cpuinfo').read_text().split()
+    except OSError: return False
+    return 'bf16' in flags or 'avx512_bf16' in flags or 'amx_bf16' in flags
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    "'auto' -> 'bf16' (a GPU with bf16 in hardware), 'fp16' (other GPUs: V100, T4) or 'fp32' (CPU); anything else as given."
+    "'auto' -> 'bf16' (a GPU or CPU with bf16 in hardware), 'fp16' (other GPUs: V100, T4) or 'fp32' (other CPUs); anything else as given."
     if precision != 'auto': return precision
-    if device.type != 'cuda': return 'fp32'
+    if device.type != 'cuda': return 'bf16' if device.type == 'cpu' and cpu_has_bf16() else 'fp32'
     return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'   # emulated bf16 is slow
 
 def autocast_for(precision: str, device: torch.device):

@@ -96,7 +96,7 @@ class VGG19Features(nn.Module):
         for end in VGG19_LAYERS:
             stage = self.features[start:end + 1]
             if self.checkpoint and torch.is_grad_enabled() and x.requires_grad:
-                x = torch.utils.checkpoint.checkpoint(stage, x, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(stage, x, use_reentrant=False, preserve_rng_state=False)
             else: x = stage(x)
             out.append(x); start = end + 1
         return out

@@ -17,6 +17,7 @@ from .enhancer import LocalEnhancer
 from .discriminator import MultiscaleDiscriminator
 from .losses import FeatureMatchingLoss, VGGLoss
 from .instance import label_input, input_channels
+from .data import check_label_ids
 from .encoder import Encoder
 from .clustering import sample_features
 _all_ = ['frozen']   # re-exported: it lived here first
@@ -81,7 +82,7 @@ class Options:
     niter_fix_global: int = _opt(0, 'optimisation', 'epochs training only the local enhancer (then everything)')
     load_pretrain: str = _opt('', 'optimisation', 'a coarser run (folder or checkpoint) to start from')
     ema_decay: float = _opt(0.0, 'optimisation', "synthesize with an average of G's weights (e.g. 0.999); 0: off, as the reference")
-    precision: str = _opt('fp32', 'speed and memory', "'auto': bf16 on GPUs that have it, else fp16 on CUDA, fp32 on CPU")
+    precision: str = _opt('fp32', 'speed and memory', "'auto': bf16 where the GPU or CPU has it in hardware, else fp16 on CUDA, fp32 on CPU")
     channels_last: bool = _opt(False, 'speed and memory')
     checkpoint_activations: bool = _opt(False, 'speed and memory', 'recompute residual blocks (and VGG stages) in backward')
     compile: bool = _opt(False, 'speed and memory', 'torch.compile the generator and discriminator')
@@ -205,12 +206,14 @@ class Pix2PixHD(nn.Module):
     def encode_input(self, batch: dict):
         "(condition Float[B,C,H,W], real image or None, instance map or None) on the model's device."
         dev, opt = self.device, self.opt
-        label = batch['label'].to(dev, non_blocking=True)
+        label = batch['label']
+        if opt.label_nc: check_label_ids(label, opt.label_nc)      # where the batch is (the CPU): no wait for the GPU
+        label = label.to(dev, non_blocking=True)                    # class ids stay uint8 / int32 until here
         inst = batch.get('inst') if opt.use_instance else None
         if opt.use_instance and inst is None:
             raise ValueError("the batch has no 'inst' map but the model uses instance maps: set no_instance=True")
         inst = None if inst is None else inst.to(dev, non_blocking=True)
-        cond = label_input(label, opt.label_nc, inst)
+        cond = label_input(label, opt.label_nc, inst, check=False)
         real = batch['image'].to(dev, non_blocking=True) if 'image' in batch else None
         if opt.channels_last:
             cond = cond.contiguous(memory_format=torch.channels_last)
@@ -284,13 +287,13 @@ def train_step(model: Pix2PixHD, batch: dict, optimizer_G: torch.optim.Optimizer
         with ac: g = term()
         if g: scale(sum(g.values())).backward()
         losses.update(g)
+    fake.backward(fake_leaf.grad)                # all of backward queued before the one wait for the losses' values
     values = dict(zip(losses, torch.stack([v.detach().float() for v in losses.values()]).tolist()))
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if on_any_rank(bool(bad), fake.device):     # every rank stops, not only the one that saw it (DDP would wait for it)
         optimizer_G.zero_grad(set_to_none=True); optimizer_D.zero_grad(set_to_none=True)
         raise NonFiniteLoss(f"non-finite loss ({', '.join(bad)}): {values}" if bad else
                             f"non-finite loss on another process (this one's losses: {values})")
-    fake.backward(fake_leaf.grad)
     for opt in (optimizer_G, optimizer_D):
         if scaler is not None: scaler.step(opt)
         else: opt.step()

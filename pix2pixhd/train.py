@@ -5,28 +5,29 @@
 # %% ../nbs/14_training.ipynb #cb5d7d70
 from __future__ import annotations
 import typing
-import dataclasses, json, os, sys, time
+import json, os, sys, time
 from pathlib import Path
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform, first_image_size,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
-from .layers import lr_factor, ema_update, pick_device, average_bn_statistics, resolve_precision, autocast_for
+from .layers import (lr_factor, ema_update, average_bn_statistics, resolve_precision, autocast_for,
+                              thread_policy, DistInfo, init_distributed)
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
                                   resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model, rng_state, set_rng_state)
 _all_ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-         'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for']   # re-exported: they lived here first
+         'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed']   # re-exported: they lived here first
 
 # %% auto #0
-__all__ = ['make_transform', 'make_dataset', 'resize_note', 'EpochSampler', 'SeededItems', 'set_lr', 'freeze_global',
-           'load_pretrain', 'DistInfo', 'init_distributed', 'TrainingStopped', 'Trainer', 'CHECKPOINT_FORMAT',
+__all__ = ['make_transform', 'make_dataset', 'resize_note', 'EpochSampler', 'compact_maps', 'SeededItems', 'make_loader',
+           'set_lr', 'freeze_global', 'load_pretrain', 'TrainingStopped', 'Trainer', 'CHECKPOINT_FORMAT',
            'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-           'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for']
+           'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo',
+           'init_distributed']
 
 # %% ../nbs/14_training.ipynb #77b437c6
 def make_transform(opt: Options, train: bool = True) -> PairedTransform:
@@ -71,22 +72,35 @@ def resize_note(opt: Options, ds: Dataset) -> str | None:
 
 # %% ../nbs/14_training.ipynb #202f583d
 class EpochSampler(Sampler):
-    "DistributedSampler's order for one epoch and rank, as (epoch, index) pairs, full batches only, skipping `skip_batches`."
+    "DistributedSampler's order for one epoch and rank, as (epoch, index) pairs, full batches only, skipping `skip_batches`; `set_epoch` moves it on."
     def __init__(self, n: int, batch_size: int, epoch: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1,
                  skip_batches: int = 0, shuffle: bool = True):
-        base = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
-        base.set_epoch(epoch)
-        order = list(base)
-        self.batches_per_epoch = len(order) // batch_size
+        self.base = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
+        self.batch_size, self.batches_per_epoch = batch_size, len(self.base) // batch_size
         if self.batches_per_epoch == 0:
             raise ValueError(f"{n} items are fewer than batchSize={batch_size} × {world_size} process(es): nothing to train on")
-        self.epoch, self.order = epoch, order[skip_batches * batch_size:self.batches_per_epoch * batch_size]
+        self.set_epoch(epoch, skip_batches)
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0):
+        "The order of `epoch`, after its first `skip_batches` batches (a resumed epoch)."
+        self.base.set_epoch(epoch)
+        self.epoch, self.order = epoch, list(self.base)[skip_batches * self.batch_size:self.batches_per_epoch * self.batch_size]
 
     def __len__(self): return len(self.order)
     def __iter__(self): return ((self.epoch, i) for i in self.order)
 
+def compact_maps(item: dict) -> dict:
+    "`item` with its integer maps in the smallest type that holds them: label uint8 (ids 0..255), inst int32; the model widens them on its device."
+    out = dict(item)
+    for k, dtype in (('label', torch.uint8), ('inst', torch.int32)):
+        v = item.get(k)
+        if v is None or v.is_floating_point() or v.dtype == dtype or not v.numel(): continue
+        lo, hi = torch.aminmax(v)
+        if torch.iinfo(dtype).min <= lo and hi <= torch.iinfo(dtype).max: out[k] = v.to(dtype)
+    return out
+
 class SeededItems(Dataset):
-    "Item `(epoch, i)` of `ds`, loaded with torch's RNG seeded from (seed, epoch, i): augmentation that survives resume."
+    "Item `(epoch, i)` of `ds`, loaded with torch's RNG seeded from (seed, epoch, i): augmentation that survives resume; maps compacted."
     def __init__(self, ds: Dataset, seed: int = 0): self.ds, self.seed = ds, seed
     def __len__(self): return len(self.ds)
     def __getitem__(self, key):
@@ -94,7 +108,14 @@ class SeededItems(Dataset):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(hash((self.seed, epoch, i)) & 0x7FFF_FFFF)
             item = self.ds[i]
-        return {k: v for k, v in item.items() if k != 'style'}
+        return compact_maps({k: v for k, v in item.items() if k != 'style'})
+
+def make_loader(ds: Dataset, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1, workers: int = 0,
+                for_gpu: bool = False) -> DataLoader:
+    "The run's one DataLoader: `loader.sampler.set_epoch(e, skip)` before each epoch; workers kept between epochs; pinned memory and 4 batches in flight per worker for a GPU."
+    return DataLoader(SeededItems(ds, seed), batch_size=batch_size, sampler=EpochSampler(len(ds), batch_size, 0, seed, rank, world_size),
+                      num_workers=workers, drop_last=True, pin_memory=for_gpu, persistent_workers=workers > 0,
+                      prefetch_factor=(4 if for_gpu else 2) if workers > 0 else None)
 
 # %% ../nbs/14_training.ipynb #f48c7a56
 def set_lr(optimizers: typing.Iterable[torch.optim.Optimizer], lr: float):
@@ -126,31 +147,6 @@ def load_pretrain(model: Pix2PixHD, src: str | Path) -> dict:
     if hasattr(model, 'netD') and 'netD' in ck: left['D'] = model.netD.load_pretrained(ck['netD'])
     if model.netE is not None and ck.get('netE') is not None: model.netE.load_state_dict(ck['netE']); left['E'] = []
     return left
-
-# %% ../nbs/14_training.ipynb #21dc5d2f
-@dataclasses.dataclass
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device('cpu')
-    @property
-    def is_main(self) -> bool: return self.rank == 0
-    @property
-    def enabled(self) -> bool: return self.world_size > 1
-
-def init_distributed(device: str | None = None) -> DistInfo:
-    "Read torchrun's environment, join the process group if there are several processes, and pick this process's device."
-    world = int(os.environ.get('WORLD_SIZE', 1))
-    rank, local = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
-    if world > 1 and str(device).startswith('cuda:'):
-        raise ValueError(f"--device {device} under torchrun would put all {world} processes on one GPU: each takes the GPU of "
-                         f"its LOCAL_RANK; pass --device cuda or leave --device out")
-    dev = pick_device(device, local)
-    if dev.type == 'cuda': torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', rank=rank, world_size=world)
-    return DistInfo(rank, world, local, dev)
 
 # %% ../nbs/14_training.ipynb #5e5e03a8
 class TrainingStopped(RuntimeError):
@@ -214,7 +210,7 @@ class _Loop:
                 self.end_epoch()
             return self
         finally:
-            self._close_bar()
+            self._close_bar(); self._dl = None                  # (its workers end with it)
             if self._log_file is not None: self._log_file.close()
             if self.writer is not None: self.writer.flush()
 
@@ -321,6 +317,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         elif (self.run_dir / 'latest.pth').exists():
             raise FileExistsError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --name")
         self.opt, self.device = opt, self.dist.device
+        if self.device.type == 'cpu': self._cpu_threads()
         self.dataset = make_dataset(opt, 'train')           # first: a data error shows before minutes of model building
         if note := resize_note(opt, self.dataset): self.log(note)
         self.precision = resolve_precision(opt.precision, self.device)
@@ -344,7 +341,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             left = load_pretrain(self.model, opt.load_pretrain)
             self.log(f"started from {opt.load_pretrain}: {sum(map(len, left.values()))} tensors left to train from scratch")
             if opt.ema_decay: self.model.netG_ema.load_state_dict(self.model.netG.state_dict())
-        self._frozen, self._waited = None, (0.0, 0.0)   # (s waiting for data, s in all) since the last printed line
+        self._frozen, self._waited, self._dl = None, (0.0, 0.0), None   # _waited: (s waiting for data, s in all) since the last printed line
         self.writer = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -353,6 +350,12 @@ class Trainer(_Checkpointing, _Loop, _Logging):
 
     def log(self, msg: str):
         if self.dist.is_main: self._log(msg)
+
+    def _cpu_threads(self):
+        "At most this process's share of the cores it may use (`thread_policy`); a warning when others keep them busy."
+        n, warning = thread_policy(int(os.environ.get('LOCAL_WORLD_SIZE', 1)), busy=None if self.dist.is_main else 0.0)
+        if n < torch.get_num_threads(): torch.set_num_threads(n)
+        if warning: self.log(f"warning: {warning}")
 
     def _wrap(self):
         "(Re)build the DDP / compiled wrappers the model calls (after every change of which parameters train)."
@@ -380,11 +383,12 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             self._wrap()
 
     def loader(self, epoch: int, skip_batches: int = 0) -> DataLoader:
-        opt, d = self.opt, self.dist
-        sampler = EpochSampler(len(self.dataset), opt.batchSize, epoch, opt.seed, d.rank, d.world_size, skip_batches)
-        return DataLoader(SeededItems(self.dataset, opt.seed), batch_size=opt.batchSize, sampler=sampler,
-                          num_workers=opt.nThreads, drop_last=True, pin_memory=self.device.type == 'cuda',
-                          persistent_workers=False)
+        "The run's DataLoader (built once: its workers live from epoch to epoch), set to `epoch` after `skip_batches` batches."
+        if self._dl is None:
+            opt, d = self.opt, self.dist
+            self._dl = make_loader(self.dataset, opt.batchSize, opt.seed, d.rank, d.world_size, opt.nThreads, self.device.type == 'cuda')
+        self._dl.sampler.set_epoch(epoch, skip_batches)
+        return self._dl
 
 
 # %% ../nbs/14_training.ipynb #7f8ee0c5

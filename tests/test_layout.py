@@ -43,7 +43,7 @@ MOVED = {  # old home -> names that moved to another module and are re-exported 
     'generator': ['read_state_dict', 'load_checkpoint', 'load_matching'],
     'model': ['frozen'],
     'train': ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-              'load_model', 'lr_factor', 'resolve_precision', 'autocast_for'],
+              'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed'],
     'clustering': ['png_bytes', 'enlarge'],
     'widgets': ['export_inference_checkpoint', 'Scene', 'relabel_instance', 'delete_instance', 'paste_instance'],
 }

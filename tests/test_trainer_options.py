@@ -66,10 +66,16 @@ def test_reduced_precision_runs_G_in_that_dtype(tmp_path, precision, dtype):
         assert read_checkpoint(tr.run_dir / 'latest.pth')['scaler']['scale'] == scale   # resume keeps the loss scale
 
 
-def test_auto_precision_is_fp32_on_the_cpu_and_picks_by_gpu(tmp_path, monkeypatch):
-    tr = trainer(tmp_path, precision='auto')
+def test_auto_precision_picks_by_what_the_cpu_and_gpu_have(tmp_path, monkeypatch):
+    from pix2pixhd import layers
+    monkeypatch.setattr(layers, 'cpu_has_bf16', lambda: False)       # a CPU without bf16 in hardware: fp32
+    tr = trainer(tmp_path, name='a', precision='auto')
     seen, _ = seen_inside_G(tr, first_batch(tr))
     assert tr.precision == 'fp32' and not seen['autocast'] and seen['dtype'] == torch.float32
+    monkeypatch.setattr(layers, 'cpu_has_bf16', lambda: True)        # AVX512-BF16 / AMX / Arm BF16: bf16 autocast
+    tr = trainer(tmp_path, name='b', precision='auto')
+    seen, _ = seen_inside_G(tr, first_batch(tr))
+    assert tr.precision == 'bf16' and seen['autocast'] and seen['dtype'] == torch.bfloat16 and tr.scaler is None
     for bf16, expected in ((True, 'bf16'), (False, 'fp16')):           # what a GPU with / without bf16 would get
         monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *a, b=bf16, **k: b)
         assert resolve_precision('auto', torch.device('cuda')) == expected
@@ -260,7 +266,7 @@ def test_auto_precision_follows_what_the_device_has(monkeypatch):
     assert resolve_precision('auto', gpu) == 'fp16'              # V100, T4: bf16 only emulated (slow) -> fp16 + GradScaler
     monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda including_emulation=True: True)
     assert resolve_precision('auto', gpu) == 'bf16'              # A100, H100, H200: bf16 in hardware
-    assert resolve_precision('auto', torch.device('cpu')) == 'fp32' and resolve_precision('fp16', gpu) == 'fp16'
+    assert resolve_precision('fp16', gpu) == 'fp16'
 
 
 def test_an_explicit_gpu_under_torchrun_is_refused(monkeypatch):
