@@ -15,9 +15,9 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['get_norm_layer', 'average_bn_statistics', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads',
-           'threads', 'cpu_budget', 'busy_cores', 'thread_policy', 'pick_device', 'DistInfo', 'init_distributed',
-           'cpu_has_bf16', 'resolve_precision', 'autocast_for', 'fit_l1', 'ema_update', 'mean_range', 'verdict',
-           'read_state_dict', 'load_checkpoint', 'load_matching']
+           'threads', 'cpu_budget', 'busy_cores', 'thread_policy', 'limit_threads', 'pick_device', 'DistInfo',
+           'init_distributed', 'cpu_has_bf16', 'resolve_precision', 'autocast_for', 'fit_l1', 'ema_update',
+           'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -162,6 +162,12 @@ def thread_policy(local_processes: int = 1, cores: int | None = None, busy: floa
     return n, (f"other processes keep {busy:.1f} of this machine's {os.cpu_count()} cores busy: this training's "
                f"{n * local_processes} thread(s) will share {cores} core(s) with them and may run many times slower than "
                f"alone. Wait for them to finish, or set OMP_NUM_THREADS to the cores left free.")
+
+def limit_threads(local_processes: int = 1, measure: bool = True) -> str | None:
+    "Lower torch's thread count to this process's share (`thread_policy`), never raise it; the warning, if any (`measure=False`: none)."
+    n, warning = thread_policy(local_processes, busy=None if measure else 0.0)
+    if n < torch.get_num_threads(): torch.set_num_threads(n)
+    return warning
 
 # %% ../nbs/03_layers.ipynb #b5cedc9b
 def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -> torch.device:

@@ -206,10 +206,8 @@ class Pix2PixHD(nn.Module):
     def encode_input(self, batch: dict):
         "(condition Float[B,C,H,W], real image or None, instance map or None) on the model's device."
         dev, opt = self.device, self.opt
-        label = batch['label']
-        if opt.label_nc: check_label_ids(label, opt.label_nc)      # where the batch is (the CPU): no wait for the GPU
-        label = label.to(dev, non_blocking=True)                    # class ids stay uint8 / int32 until here
-        inst = batch.get('inst') if opt.use_instance else None
+        if opt.label_nc: check_label_ids(batch['label'], opt.label_nc)   # on the host, where the batch is: no wait for a GPU
+        label, inst = batch['label'].to(dev, non_blocking=True), batch.get('inst') if opt.use_instance else None   # ids: uint8 until here
         if opt.use_instance and inst is None:
             raise ValueError("the batch has no 'inst' map but the model uses instance maps: set no_instance=True")
         inst = None if inst is None else inst.to(dev, non_blocking=True)

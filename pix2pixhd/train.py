@@ -14,7 +14,7 @@ from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDa
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
 from .layers import (lr_factor, ema_update, average_bn_statistics, resolve_precision, autocast_for,
-                              thread_policy, DistInfo, init_distributed)
+                              limit_threads, DistInfo, init_distributed)
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
@@ -317,7 +317,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         elif (self.run_dir / 'latest.pth').exists():
             raise FileExistsError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --name")
         self.opt, self.device = opt, self.dist.device
-        if self.device.type == 'cpu': self._cpu_threads()
+        if self.device.type == 'cpu' and (w := limit_threads(int(os.environ.get('LOCAL_WORLD_SIZE', 1)), self.dist.is_main)): self.log(f"warning: {w}")
         self.dataset = make_dataset(opt, 'train')           # first: a data error shows before minutes of model building
         if note := resize_note(opt, self.dataset): self.log(note)
         self.precision = resolve_precision(opt.precision, self.device)
@@ -351,12 +351,6 @@ class Trainer(_Checkpointing, _Loop, _Logging):
     def log(self, msg: str):
         if self.dist.is_main: self._log(msg)
 
-    def _cpu_threads(self):
-        "At most this process's share of the cores it may use (`thread_policy`); a warning when others keep them busy."
-        n, warning = thread_policy(int(os.environ.get('LOCAL_WORLD_SIZE', 1)), busy=None if self.dist.is_main else 0.0)
-        if n < torch.get_num_threads(): torch.set_num_threads(n)
-        if warning: self.log(f"warning: {warning}")
-
     def _wrap(self):
         "(Re)build the DDP / compiled wrappers the model calls (after every change of which parameters train)."
         self.model._runners = {}
@@ -384,9 +378,8 @@ class Trainer(_Checkpointing, _Loop, _Logging):
 
     def loader(self, epoch: int, skip_batches: int = 0) -> DataLoader:
         "The run's DataLoader (built once: its workers live from epoch to epoch), set to `epoch` after `skip_batches` batches."
-        if self._dl is None:
-            opt, d = self.opt, self.dist
-            self._dl = make_loader(self.dataset, opt.batchSize, opt.seed, d.rank, d.world_size, opt.nThreads, self.device.type == 'cuda')
+        if self._dl is None: self._dl = make_loader(self.dataset, self.opt.batchSize, self.opt.seed, self.dist.rank, self.dist.world_size,
+                                                    self.opt.nThreads, for_gpu=self.device.type == 'cuda')
         self._dl.sampler.set_epoch(epoch, skip_batches)
         return self._dl
 
