@@ -130,6 +130,7 @@ def child(config, setting, device, steps, warmup, threads, count_flops=False):
     if opt.channels_last: model.to(memory_format=torch.channels_last)
     G, D = model.netG, model.netD
     if opt.compile: model._runners = {'G': torch.compile(G), 'D': torch.compile(D)}
+    if opt.compile: model._runners['D_frozen'] = model._runners['D']      # as the trainer does: G's pass through D compiled
     optG = torch.optim.Adam(G.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
     scaler = torch.amp.GradScaler(dev.type) if opt.precision == 'fp16' else None

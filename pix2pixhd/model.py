@@ -239,7 +239,7 @@ class Pix2PixHD(nn.Module):
 
     def adversarial_losses(self, cond: torch.Tensor, fake: torch.Tensor, pred_real: list) -> dict:
         "G's GAN loss and feature matching, through D with D's weights frozen: {'G_GAN'[, 'G_GAN_Feat']}."
-        with frozen(self.netD) as D: pred_fake = D(torch.cat([cond, fake], 1))
+        with frozen(self.netD) as D: pred_fake = self._runners.get('D_frozen', D)(torch.cat([cond, fake], 1))   # compiled, not DDP: D gets no gradient here
         losses = {'G_GAN': self.criterionGAN(pred_fake, True, for_discriminator=False)}
         if self.criterionFeat is not None: losses['G_GAN_Feat'] = self.criterionFeat(pred_fake, pred_real)
         return losses

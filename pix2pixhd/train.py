@@ -358,10 +358,9 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             net = getattr(self.model, 'net' + k, None)
             if net is None or not any(p.requires_grad for p in net.parameters()): continue
             run = net
-            if self.dist.enabled:
-                run = DDP(net, device_ids=[self.device.index] if self.device.type == 'cuda' else None,
-                          broadcast_buffers=False)
+            if self.dist.enabled: run = DDP(net, device_ids=[self.device.index] if self.device.type == 'cuda' else None, broadcast_buffers=False)
             if self.opt.compile and k != 'E': run = torch.compile(run)
+            if self.opt.compile and k == 'D': self.model._runners['D_frozen'] = run if not self.dist.enabled else torch.compile(net)
             if run is not net: self.model._runners[k] = run
 
     def _set_phase(self, epoch: int):

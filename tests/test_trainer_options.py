@@ -119,7 +119,8 @@ def test_compile_gives_the_same_losses(tmp_path):
     pytest.importorskip('torch._inductor')
     small = dict(n_blocks_global=1, num_D=1)                           # inductor's compile time grows with the graph
     plain, comp = trainer(tmp_path, 'plain', **small), trainer(tmp_path, 'comp', compile=True, **small)
-    assert set(comp.model._runners) == {'G', 'D'} and all(hasattr(r, '_orig_mod') for r in comp.model._runners.values())
+    assert set(comp.model._runners) == {'G', 'D', 'D_frozen'} and all(hasattr(r, '_orig_mod') for r in comp.model._runners.values())
+    assert comp.model._runners['D_frozen'] is comp.model._runners['D']  # G's pass through D compiled too (one process: no DDP)
     batch = first_batch(plain)
     for _ in range(2):                                                  # the second step runs the compiled graphs
         lp, lc = plain.step(batch)[0], comp.step(batch)[0]
