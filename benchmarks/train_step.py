@@ -140,29 +140,14 @@ def child(config, setting, device, steps, warmup, threads, count_flops=False):
              'inst': torch.randint(0, 50, (1, H, W), generator=g, dtype=torch.int32),               # delivers them (compact_maps)
              'image': torch.rand(1, 3, H, W, generator=g) * 2 - 1}
     if dev.type == 'cuda': batch = {k: v.pin_memory() for k, v in batch.items()}   # pinned, as its batches: an asynchronous copy
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
     autocast = autocast_for(opt.precision, dev)
-    times, step = [], reference_train_step if s.get('ref') else train_step
-    for _ in range(warmup + steps):
-        sync(); t = time.perf_counter()
-        step(model, batch, optG, optD, scaler, autocast)
-        sync(); times.append(time.perf_counter() - t)
-    train_peak = (torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda'
-                  else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    tflop = None
-    if count_flops:                                     # one more iteration, counted, after the timed ones
-        from torch.utils.flop_counter import FlopCounterMode
-        with FlopCounterMode(display=False) as fc: step(model, batch, optG, optD, scaler, autocast)
-        tflop = fc.get_total_flops() / 1e12
-    model.eval()
-    inf = []
-    with torch.no_grad(), autocast_for(opt.precision, dev):
-        for _ in range(2):
-            sync(); t = time.perf_counter(); model.synthesize(batch['label'], batch['inst']); sync()
-            inf.append(time.perf_counter() - t)
-    return dict(config=config, setting=setting, device=device, threads=threads, step_s=min(times[warmup:]), tflop=tflop,
-                step_s_all=[round(x, 3) for x in times], peak_gib=train_peak / 2**30, infer_s=min(inf),
-                torch=torch.__version__)
+    step = reference_train_step if s.get('ref') else train_step
+
+    def infer():
+        model.eval()
+        with torch.no_grad(), autocast_for(opt.precision, dev): model.synthesize(batch['label'], batch['inst'])
+    return measure(lambda: step(model, batch, optG, optD, scaler, autocast), infer, config, setting, dev, steps, warmup,
+                   threads, count_flops)
 
 
 def _timed(f, sync, n):
@@ -170,6 +155,23 @@ def _timed(f, sync, n):
     for _ in range(n):
         sync(); t = time.perf_counter(); f(); sync(); times.append(time.perf_counter() - t)
     return times
+
+
+def measure(step, infer, config, setting, dev, steps, warmup, threads, count_flops):
+    "The result dict of one (config, setting): `step()` timed (`warmup` + `steps` times), peak memory, FLOPs of one more step, `infer()` timed twice."
+    import torch
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
+    times = _timed(step, sync, warmup + steps)
+    train_peak = (torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda'
+                  else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    tflop = None
+    if count_flops:                                     # one more iteration, counted, after the timed ones
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as fc: step()
+        tflop = fc.get_total_flops() / 1e12
+    inf = _timed(infer, sync, 2)
+    return dict(config=config, setting=setting, device=str(dev), threads=threads, step_s=min(times[warmup:]), tflop=tflop,
+                step_s_all=[round(x, 3) for x in times], peak_gib=train_peak / 2**30, infer_s=min(inf), torch=torch.__version__)
 
 
 def official_child(config, setting, opt, dev, steps, warmup, threads, count_flops):
@@ -180,18 +182,8 @@ def official_child(config, setting, opt, dev, steps, warmup, threads, count_flop
     g = torch.Generator().manual_seed(0)
     batch = {'label': torch.randint(0, opt.label_nc, (1, H, W), generator=g), 'inst': torch.randint(0, 50, (1, H, W), generator=g),
              'image': torch.rand(1, 3, H, W, generator=g) * 2 - 1}            # as its loader gives them: int64 maps, pageable
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
-    times = _timed(lambda: step(batch), sync, warmup + steps)
-    train_peak = (torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda'
-                  else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    tflop = None
-    if count_flops:
-        from torch.utils.flop_counter import FlopCounterMode
-        with FlopCounterMode(display=False) as fc: step(batch)
-        tflop = fc.get_total_flops() / 1e12
-    inf = _timed(lambda: infer(batch['label'], batch['inst']), sync, 2)
-    return dict(config=config, setting=setting, device=str(dev), threads=threads, step_s=min(times[warmup:]), tflop=tflop,
-                step_s_all=[round(x, 3) for x in times], peak_gib=train_peak / 2**30, infer_s=min(inf), torch=torch.__version__)
+    return measure(lambda: step(batch), lambda: infer(batch['label'], batch['inst']), config, setting, dev, steps, warmup,
+                   threads, count_flops)
 
 
 SETTING_NAMES = {'ref': 'reference iteration, here (fp32)', 'official': 'official code (its networks and iteration, fp32)'}
