@@ -9,6 +9,7 @@
 #                          share of each logging interval spent waiting for data; iter_0000200.png: its sample grid
 #   torchrun.txt           torchrun --nproc_per_node 1 with NCCL, 20 iterations
 #   tests.txt              the CUDA-relevant tests and the notebooks' `#| cuda` cells (pytest --flags cuda)
+#   norm_layout.txt        G1 forward+backward in bf16 with channels-last and three instance norms (norm_layout.py)
 # With PIX2PIXHD_REF set to a checkout of the official code (carry one: git clone github.com/NVIDIA/pix2pixHD), the
 # official networks and iteration join train_step.txt as the baseline (setting `official`).
 # QUICK=1 DEVICE=cpu runs the same steps at toy sizes, to check the script itself on a machine without a GPU.
@@ -37,6 +38,10 @@ cores=$(nproc)
 step "one training iteration per setting"
 logged "$OUT/train_step.txt" timeout 240 python benchmarks/train_step.py --device "$DEVICE" --configs $configs --settings $settings \
   --steps 3 --warmup 2 --threads "$cores" --out "$OUT/train_step.jsonl"
+
+step "channels-last and instance norm"
+if [ "$QUICK" = 1 ]; then nl_args="--size 64 32 --ngf 8 --rounds 2"; else nl_args="--size 1024 512 --ngf 64 --rounds 5"; fi
+logged "$OUT/norm_layout.txt" timeout 60 python benchmarks/norm_layout.py --device "$DEVICE" $nl_args
 
 step "the data loader, per worker core"
 logged "$OUT/loader.txt" timeout 45 python benchmarks/loader.py --n "$loader_n" --rounds 2

@@ -64,3 +64,25 @@ def test_official_setting_times_the_checkout_and_is_the_baseline(tmp_path):
     assert 'official code (its networks and iteration, fp32)' in rows, out
     assert '| 1.00× [1.00–1.00] |' in rows['official code (its networks and iteration, fp32)']   # the baseline
     assert '| 1.00×' not in rows['reference iteration, here (fp32)']   # ref is now compared with it
+
+
+def test_norm_layout_candidates_normalise_as_instance_norm_does(tmp_path):
+    "benchmarks/norm_layout.py: each layout-keeping instance norm gives nn.InstanceNorm2d's output, in the layout it was given."
+    import importlib.util, torch
+    spec = importlib.util.spec_from_file_location('norm_layout', ROOT / 'benchmarks' / 'norm_layout.py')
+    nl = importlib.util.module_from_spec(spec); spec.loader.exec_module(nl)
+    x = (torch.randn(2, 5, 12, 20) * 3 + 1).contiguous(memory_format=torch.channels_last)
+    want = torch.nn.InstanceNorm2d(5)(x)
+    assert not want.is_contiguous(memory_format=torch.channels_last)          # why the benchmark exists
+    for norm in (nl.VarMeanInstanceNorm(5), nl.GroupNormInstanceNorm(5)):
+        got = norm(x)
+        assert got.is_contiguous(memory_format=torch.channels_last), type(norm).__name__
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    out = tmp_path / 'rows.jsonl'
+    r = subprocess.run([sys.executable, 'benchmarks/norm_layout.py', '--size', '64', '32', '--ngf', '8', '--rounds', '2',
+                        '--out', str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    import json
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [r['layout'] for r in rows] == ['nchw', 'cl, stock IN', 'cl, var_mean IN', 'cl, group_norm IN']
+    assert all(r['fp32_max_diff'] < 1e-3 and r['s'] > 0 for r in rows), rows    # same generator output in every layout
