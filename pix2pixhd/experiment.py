@@ -9,7 +9,7 @@ import dataclasses, json, os, platform, subprocess, time
 from pathlib import Path
 import torch
 from torch import nn
-from .toystreets import ToyStreets
+from .toystreets import ToyStreets, SKY, ROAD, SIDEWALK
 from .data import one_hot
 from .layers import GANLoss, n_params, init_weights, pick_device
 from .pix2pix import UnetGenerator, PatchDiscriminator, make_optimizers, pix2pix_step, pix2pix_synthesize
@@ -23,8 +23,8 @@ from .evaluate import (read_results, Segmenter, train_segmenter, score_images, s
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'ROW_METHODS', 'Scale', 'Experiment', 'experiment_data', 'as_float_image', 'experiment_segmenter',
-           'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'train_and_score', 'provenance', 'append_result',
-           'results_path', 'run_experiment', 'pix2pixhd_row']
+           'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'colour_drift', 'train_and_score', 'provenance',
+           'append_result', 'results_path', 'run_experiment', 'pix2pixhd_row']
 
 # %% ../nbs/16_experiments.ipynb #e9bedf56
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,13 @@ def _table1_rows(num_downs: int, ngf: int, n_layers_D: int) -> dict:
             'U-Net, pix2pixHD objective': {**hd, 'unet': dict(num_downs=num_downs, ngf=ngf)},
             'pix2pixHD, fp32': {**hd, 'precision': 'fp32'}, 'oracle': dict(method='oracle')}
 
+def _mechanism_rows(ngf: int, n_layers_D: int, ndf_single: int) -> dict:
+    "pix2pixHD as in Table 1, without feature matching, and with one D of the two-scale D's parameter count (`ndf_single`)."
+    hd = dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
+              no_vgg_loss=True)
+    return {'pix2pixHD': hd, 'no feature matching': {**hd, 'no_ganFeat_loss': True},
+            'one D, same parameters': {**hd, 'num_D': 1, 'ndf': ndf_single}, 'oracle': dict(method='oracle')}
+
 def _tiny_rows(num_downs: int) -> dict:
     "Networks of a few thousand parameters, one per method, for `tiny`."
     hd = dict(method='pix2pixhd', ngf=4, n_downsample_global=2, n_blocks_global=1, num_D=2, ndf=4, n_layers_D=1, no_vgg_loss=True)
@@ -92,6 +99,12 @@ EXPERIMENTS = {
         cpu=Scale((128, 256), n_train=200, n_val=32, budget=400, batch_size=4, rows=_table1_rows(7, 32, 2), n_points=4,
                   segmenter_iters=600, segmenter_width=32),
         gpu=Scale((256, 512), n_train=400, n_val=48, budget=800, batch_size=4, rows=_table1_rows(8, 64, 3), n_points=8,
+                  segmenter_iters=750, segmenter_width=32)),
+    'mechanisms': Experiment(
+        'mechanisms', "what the multi-scale discriminator and feature matching each buy: pix2pixHD against itself without one of them",
+        cpu=Scale((128, 256), n_train=200, n_val=32, budget=400, batch_size=4, rows=_mechanism_rows(32, 2, 91), n_points=8,
+                  segmenter_iters=600, segmenter_width=32),
+        gpu=Scale((256, 512), n_train=400, n_val=48, budget=800, batch_size=4, rows=_mechanism_rows(64, 3, 110), n_points=8,
                   segmenter_iters=750, segmenter_width=32)),
     'tiny': Experiment(
         'tiny', "the runner end to end in seconds (tests and the notebook's always-run cells)",
@@ -216,9 +229,23 @@ ROW_METHODS = {'pix2pix': Pix2PixRow, 'pix2pixhd': Pix2PixHDRow}
 def _sync(device: torch.device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
+def colour_drift(images: torch.Tensor, label: torch.Tensor, classes: typing.Sequence[int] = (SKY, ROAD, SIDEWALK), min_pixels: int = 16) -> float:
+    "Global consistency: mean over (image, class) of the RGB distance (0..1 scale) between a wide region's mean colour in the left and the right third."
+    w, out = images.shape[-1], []
+    for img, lab in zip(images.float(), label):
+        for c in classes:
+            m = lab == c
+            left, right = m[:, :w // 3], m[:, w - w // 3:]
+            if left.sum() < min_pixels or right.sum() < min_pixels: continue
+            mean = lambda part, mask: (part[:, mask] + 1).mean(1) / 2
+            out.append((mean(img[:, :, :w // 3], left) - mean(img[:, :, w - w // 3:], right)).norm().item())
+    return sum(out) / len(out) if out else float('nan')
+
 def _scores(segmenter: nn.Module, fakes: torch.Tensor, val: dict) -> dict:
-    s = score_images(segmenter, fakes, val['label'].long(), as_float_image(val['image']), ToyStreets.label_nc)
-    return {'pixel_acc': s['pixel_acc'], 'mean_iou': s['mean_iou'], 'frechet': s['frechet'], 'iou': s['iou']}
+    real = as_float_image(val['image'])
+    s = score_images(segmenter, fakes, val['label'].long(), real, ToyStreets.label_nc)
+    return {'pixel_acc': s['pixel_acc'], 'mean_iou': s['mean_iou'], 'frechet': s['frechet'], 'iou': s['iou'],
+            'val_l1': (fakes.float() - real).abs().mean().item(), 'colour_drift': colour_drift(fakes, val['label'])}
 
 def train_and_score(spec: dict, scale: Scale, data: dict, segmenter: nn.Module, seed: int, device: str | torch.device = 'cpu',
                     budget: int | None = None, log: typing.Callable[[str], None] = print) -> dict:
