@@ -15,6 +15,7 @@ from .layers import GANLoss, n_params, init_weights, pick_device
 from .pix2pix import UnetGenerator, PatchDiscriminator, make_optimizers, pix2pix_step, pix2pix_synthesize
 from .model import Options, Pix2PixHD, get_options, train_step, generator_input_nc
 from .checkpoint import atomic_save
+from .viz import tensor_to_image, image_grid
 from .train import Trainer
 from .layers import autocast_for, resolve_precision
 from .evaluate import (read_results, Segmenter, train_segmenter, score_images, save_segmenter, load_segmenter,
@@ -24,7 +25,7 @@ from .evaluate import (read_results, Segmenter, train_segmenter, score_images, s
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'ROW_METHODS', 'Scale', 'Experiment', 'experiment_data', 'as_float_image', 'experiment_segmenter',
            'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'colour_drift', 'train_and_score', 'provenance',
-           'append_result', 'results_path', 'run_experiment', 'pix2pixhd_row']
+           'append_result', 'results_path', 'samples_path', 'save_samples', 'run_experiment', 'pix2pixhd_row']
 
 # %% ../nbs/16_experiments.ipynb #e9bedf56
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +255,8 @@ def train_and_score(spec: dict, scale: Scale, data: dict, segmenter: nn.Module, 
     val = {k: v.to(device) for k, v in data['val'].items()}
     train = {k: v.to(device) for k, v in data['train'].items()}
     if spec['method'] == 'oracle':
-        return {'params': {}, 'points': [{'iter': 0, **_scores(segmenter, as_float_image(val['image']), val)}]}
+        real = as_float_image(val['image'])
+        return {'params': {}, 'points': [{'iter': 0, **_scores(segmenter, real, val)}], 'samples': real[:4].cpu()}
     if spec['method'] not in ROW_METHODS: raise ValueError(f"unknown method {spec['method']!r}; choose from {', '.join(ROW_METHODS)}, 'oracle'")
     torch.manual_seed(seed)
     row, g = ROW_METHODS[spec['method']](spec, scale, device), torch.Generator().manual_seed(seed)
@@ -273,9 +275,10 @@ def train_and_score(spec: dict, scale: Scale, data: dict, segmenter: nn.Module, 
                  'it_per_s': round(it / wall, 3), 'eval_s': round(time.perf_counter() - te, 3),
                  'losses': {k: round(v, 4) for k, v in last.items()}}
             points.append(p)
+            samples = fakes[:4].float().cpu()
             log(f"  iter {it}: accuracy {p['pixel_acc']:.2%}, mean IoU {p['mean_iou']:.3f}, Fréchet {p['frechet']:.2f} "
                 f"({p['it_per_s']:.1f} it/s, data wait {1000 * data_s / it:.2f} ms/it)")
-    return {'params': row.params, 'points': points, 'row_s': round(time.perf_counter() - t_row, 1)}
+    return {'params': row.params, 'points': points, 'row_s': round(time.perf_counter() - t_row, 1), 'samples': samples}
 
 
 # %% ../nbs/16_experiments.ipynb #42eb076a
@@ -303,6 +306,18 @@ def append_result(path: str | Path, record: dict):
 def results_path(name: str, version: str, out_dir: str | Path = 'experiments') -> Path:
     "Where an experiment's version keeps its results lines: OUT_DIR/NAME_VERSION.jsonl."
     return Path(out_dir) / f"{name}_{version}.jsonl"
+
+def samples_path(results: str | Path, row: str, seed: int) -> Path:
+    "Where a unit's samples go: beside its results file, RESULTS_STEM/ROW_seedN.jpg (the row name made file-safe)."
+    safe = ''.join(ch if ch.isalnum() else '_' for ch in row).strip('_')
+    return Path(results).with_suffix('') / f"{safe}_seed{seed}.jpg"
+
+def save_samples(images: torch.Tensor, path: str | Path):
+    "The first four held-out scenes as a row synthesized them at its last point (the oracle: the photos), two by two, as a JPEG."
+    from PIL import Image
+    ims = [tensor_to_image(x) for x in images[:4]]
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image_grid([ims[i:i + 2] for i in range(0, len(ims), 2)])).save(path, quality=85)
 
 def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: typing.Sequence[int] | None = None,
                    budget: int | None = None, device: str | torch.device = 'cpu', out_dir: str | Path = 'experiments',
@@ -334,6 +349,7 @@ def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: t
         log(f"{row}, seed {seed}:")
         t0 = time.perf_counter()
         res = train_and_score(scale.rows[row], scale, data, segmenter, seed, device, budget, log)
+        save_samples(res.pop('samples'), samples_path(path, row, seed))
         append_result(path, {'experiment': name, 'version': version, 'row': row, 'seed': seed, 'options': scale.rows[row],
                              'scale': described, **res, **provenance(device)})
         longest = max(longest, time.perf_counter() - t0)
