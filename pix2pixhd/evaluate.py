@@ -13,16 +13,18 @@ import torch.nn.functional as F
 from .checkpoint import atomic_save, load_model, find_checkpoint
 from .model import Options
 from torch.utils.data import Dataset
-from .toystreets import ToyStreets
+from .toystreets import ToyStreets, SKY, ROAD, SIDEWALK, CAR
 from .train import make_dataset, make_transform
 from .layers import mean_range, pick_device
+from .instance import same_class_boundaries
 import json
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'TOY_SEGMENTER', 'TOY_SEGMENTER_COMMAND', 'confusion_matrix', 'segmentation_scores',
-           'frechet_distance', 'Segmenter', 'train_segmenter', 'score_images', 'results_table', 'read_results',
-           'curves', 'curves_table', 'speed_table', 'plot_curves', 'leads', 'summarize_results', 'save_segmenter',
-           'load_segmenter', 'eval_dataset', 'toy_trained_on', 'train_toy_segmenter', 'evaluate_checkpoint']
+           'frechet_distance', 'Segmenter', 'train_segmenter', 'score_images', 'colour_drift', 'seam_contrast',
+           'results_table', 'read_results', 'curves', 'curves_table', 'speed_table', 'plot_curves', 'leads',
+           'summarize_results', 'save_segmenter', 'load_segmenter', 'eval_dataset', 'toy_trained_on',
+           'train_toy_segmenter', 'evaluate_checkpoint']
 
 # %% ../nbs/15_evaluation.ipynb #8b731a2c
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, n_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -131,6 +133,28 @@ def score_images(segmenter: nn.Module, images: torch.Tensor, labels: torch.Tenso
     out = segmentation_scores(conf)
     if feats['fake']: out['frechet'] = frechet_distance(torch.cat(feats['real']), torch.cat(feats['fake']))
     return out
+
+# %% ../nbs/15_evaluation.ipynb #5b847d44
+def colour_drift(images: torch.Tensor, label: torch.Tensor, classes: typing.Sequence[int] = (SKY, ROAD, SIDEWALK), min_pixels: int = 16) -> float:
+    "Global consistency: mean over (image, class) of the RGB distance (0..1 scale) between a wide region's mean colour in the left and the right third."
+    w, out = images.shape[-1], []
+    for img, lab in zip(images.float(), label):
+        for c in classes:
+            m = lab == c
+            left, right = m[:, :w // 3], m[:, w - w // 3:]
+            if left.sum() < min_pixels or right.sum() < min_pixels: continue
+            mean = lambda part, mask: (part[:, mask] + 1).mean(1) / 2
+            out.append((mean(img[:, :, :w // 3], left) - mean(img[:, :, w - w // 3:], right)).norm().item())
+    return sum(out) / len(out) if out else float('nan')
+
+def seam_contrast(images: torch.Tensor, label: torch.Tensor, inst: torch.Tensor, thing_class: int = CAR, min_pixels: int = 8) -> float:
+    "Mean over images with a seam: luminance (0..1) of `thing_class`'s pixels minus that of those on a boundary between two of its instances."
+    lum, out = (images.float().mean(-3) + 1) / 2, []
+    thing = label == thing_class
+    seam = same_class_boundaries(label, inst) & thing            # notebook 09: both sides of where two instances touch
+    for l, s, b in zip(lum, seam, thing & ~seam):
+        if s.sum() >= min_pixels and b.sum() >= min_pixels: out.append((l[b].mean() - l[s].mean()).item())
+    return sum(out) / len(out) if out else float('nan')
 
 # %% ../nbs/15_evaluation.ipynb #e793fc84
 PAPER_TABLE1 = {'pix2pix': (0.7834, 0.3948), 'pix2pixHD': (0.8378, 0.6389), 'oracle (real photos)': (0.8429, 0.6857)}

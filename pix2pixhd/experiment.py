@@ -9,7 +9,7 @@ import dataclasses, json, os, platform, subprocess, time
 from pathlib import Path
 import torch
 from torch import nn
-from .toystreets import ToyStreets, SKY, ROAD, SIDEWALK
+from .toystreets import ToyStreets
 from .data import one_hot
 from .layers import GANLoss, n_params, init_weights, pick_device
 from .pix2pix import UnetGenerator, PatchDiscriminator, make_optimizers, pix2pix_step, pix2pix_synthesize
@@ -19,13 +19,13 @@ from .viz import tensor_to_image, image_grid
 from .train import Trainer
 from .layers import autocast_for, resolve_precision
 from .evaluate import (read_results, Segmenter, train_segmenter, score_images, save_segmenter, load_segmenter,
-                                TOY_SEGMENTER, toy_trained_on)
+                                TOY_SEGMENTER, toy_trained_on, colour_drift, seam_contrast)
 
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'ROW_METHODS', 'Scale', 'Experiment', 'experiment_data', 'as_float_image', 'experiment_segmenter',
-           'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'colour_drift', 'train_and_score', 'provenance',
-           'append_result', 'results_path', 'samples_path', 'save_samples', 'run_experiment', 'pix2pixhd_row']
+           'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'train_and_score', 'provenance', 'append_result',
+           'results_path', 'samples_path', 'save_samples', 'show_samples', 'run_experiment', 'pix2pixhd_row']
 
 # %% ../nbs/16_experiments.ipynb #e9bedf56
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Scale:
     segmenter_iters: int = 600
     segmenter_width: int = 32
     data_seed: int = 0                    # the scenes; a row's seed sets its initial weights and batch order
+    parked: str = 'cars'                  # ToyStreets' parked row: 'cars', or 'vans' bumper to bumper (notebook 09)
 
     def points(self, budget: int | None = None) -> list[int]:
         "The iterations at which a row is scored."
@@ -50,7 +51,8 @@ class Scale:
 
     def describe(self) -> dict:
         "What a results line records of the scale (everything but the rows)."
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if k != 'rows'}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
+                if k != 'rows' and not (k == 'parked' and v == 'cars')}    # results lines from before `parked` stay valid
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
@@ -88,6 +90,12 @@ def _mechanism_rows(ngf: int, n_layers_D: int, ndf_single: int) -> dict:
     return {'pix2pixHD': hd, 'no feature matching': {**hd, 'no_ganFeat_loss': True},
             'one D, same parameters': {**hd, 'num_D': 1, 'ndf': ndf_single}, 'oracle': dict(method='oracle')}
 
+def _boundary_rows(ngf: int, n_layers_D: int) -> dict:
+    "pix2pixHD as in Table 1 (G and D see the instance boundary map), and the same without it (`no_instance`)."
+    hd = dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
+              no_vgg_loss=True)
+    return {'pix2pixHD': hd, 'no boundary map': {**hd, 'no_instance': True}, 'oracle': dict(method='oracle')}
+
 def _tiny_rows(num_downs: int) -> dict:
     "Networks of a few thousand parameters, one per method, for `tiny`."
     hd = dict(method='pix2pixhd', ngf=4, n_downsample_global=2, n_blocks_global=1, num_D=2, ndf=4, n_layers_D=1, no_vgg_loss=True)
@@ -107,6 +115,12 @@ EXPERIMENTS = {
                   segmenter_iters=600, segmenter_width=32),
         gpu=Scale((256, 512), n_train=400, n_val=48, budget=800, batch_size=4, rows=_mechanism_rows(64, 3, 110), n_points=8,
                   segmenter_iters=750, segmenter_width=32)),
+    'boundaries': Experiment(
+        'boundaries', "what the instance boundary map buys where only boundaries tell objects apart: vans parked bumper to bumper",
+        cpu=Scale((128, 256), n_train=200, n_val=32, budget=400, batch_size=4, rows=_boundary_rows(32, 2), n_points=8,
+                  segmenter_iters=600, segmenter_width=32, parked='vans'),
+        gpu=Scale((256, 512), n_train=400, n_val=48, budget=800, batch_size=4, rows=_boundary_rows(64, 3), n_points=8,
+                  segmenter_iters=750, segmenter_width=32, parked='vans')),
     'tiny': Experiment(
         'tiny', "the runner end to end in seconds (tests and the notebook's always-run cells)",
         cpu=Scale((32, 64), n_train=8, n_val=4, budget=4, batch_size=2, n_points=2, precision='fp32', segmenter_iters=4,
@@ -129,11 +143,12 @@ def _render(ds, workers: int) -> dict:
 def experiment_data(scale: Scale, cache_dir: str | Path, log: typing.Callable[[str], None] = print) -> dict:
     "{'train': ..., 'val': ...} ToyStreets scenes of `scale`, rendered once (in parallel) and cached in `cache_dir`."
     h, w = scale.size
-    path = Path(cache_dir) / f"toystreets_{h}x{w}_train{scale.n_train}_val{scale.n_val}_seed{scale.data_seed}.pt"
+    vans = '' if scale.parked == 'cars' else f"_{scale.parked}"
+    path = Path(cache_dir) / f"toystreets{vans}_{h}x{w}_train{scale.n_train}_val{scale.n_val}_seed{scale.data_seed}.pt"
     if path.is_file(): return torch.load(path, weights_only=True)
     t0, workers = time.perf_counter(), min(8, max((os.cpu_count() or 1) - 1, 0))
-    data = {'train': _render(ToyStreets(scale.n_train, scale.size, seed=scale.data_seed), workers),
-            'val': _render(ToyStreets(scale.n_val, scale.size, seed=scale.data_seed, start=scale.n_train), workers)}
+    data = {'train': _render(ToyStreets(scale.n_train, scale.size, seed=scale.data_seed, parked=scale.parked), workers),
+            'val': _render(ToyStreets(scale.n_val, scale.size, seed=scale.data_seed, start=scale.n_train, parked=scale.parked), workers)}
     atomic_save(data, path)
     log(f"rendered {scale.n_train} + {scale.n_val} scenes of {w}×{h} in {time.perf_counter() - t0:.1f}s -> {path}")
     return data
@@ -146,12 +161,13 @@ def experiment_segmenter(scale: Scale, data: dict, cache_dir: str | Path, device
                          log: typing.Callable[[str], None] = print) -> nn.Module:
     "The evaluation segmenter for `scale`'s scenes: trained once (seed 0) on the real training photos, cached, shared by every row."
     h, w = scale.size
-    path = Path(cache_dir) / (f"segmenter_{h}x{w}_train{scale.n_train}_seed{scale.data_seed}"
+    vans = '' if scale.parked == 'cars' else f"_{scale.parked}"
+    path = Path(cache_dir) / (f"segmenter{vans}_{h}x{w}_train{scale.n_train}_seed{scale.data_seed}"
                               f"_w{scale.segmenter_width}_i{scale.segmenter_iters}.pt")
     if path.is_file(): return load_segmenter(str(path), device)
     toy = get_options('toy')
-    if (scale.size, scale.n_train, scale.data_seed, scale.segmenter_width, scale.segmenter_iters) == (
-            (toy.loadSize // 2, toy.loadSize), toy.toy_n, toy.seed, 32, 600) and TOY_SEGMENTER.is_file():
+    if (scale.size, scale.n_train, scale.data_seed, scale.segmenter_width, scale.segmenter_iters, scale.parked) == (
+            (toy.loadSize // 2, toy.loadSize), toy.toy_n, toy.seed, 32, 600, 'cars') and TOY_SEGMENTER.is_file():
         seg = load_segmenter(str(TOY_SEGMENTER), device)   # the shipped one was trained on exactly these scenes
         if seg.trained_on == toy_trained_on(toy): log(f"segmenter: {TOY_SEGMENTER} (shipped; these are the toy preset's scenes)"); return seg
     t0 = time.perf_counter()
@@ -159,7 +175,7 @@ def experiment_segmenter(scale: Scale, data: dict, cache_dir: str | Path, device
     seg = Segmenter(ToyStreets.label_nc, width=scale.segmenter_width).to(device)
     train_segmenter(seg, as_float_image(data['train']['image']), data['train']['label'].long(), scale.segmenter_iters)
     seg.trained_on = {'dataset_mode': 'toy', 'label_nc': ToyStreets.label_nc, 'size': [h, w], 'n_train': scale.n_train,
-                      'seed': scale.data_seed}
+                      'seed': scale.data_seed, **({'parked': scale.parked} if vans else {})}
     save_segmenter(seg, path)
     log(f"trained the segmenter ({scale.segmenter_iters} iterations) in {time.perf_counter() - t0:.1f}s -> {path}")
     return seg.eval()
@@ -230,23 +246,12 @@ ROW_METHODS = {'pix2pix': Pix2PixRow, 'pix2pixhd': Pix2PixHDRow}
 def _sync(device: torch.device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
-def colour_drift(images: torch.Tensor, label: torch.Tensor, classes: typing.Sequence[int] = (SKY, ROAD, SIDEWALK), min_pixels: int = 16) -> float:
-    "Global consistency: mean over (image, class) of the RGB distance (0..1 scale) between a wide region's mean colour in the left and the right third."
-    w, out = images.shape[-1], []
-    for img, lab in zip(images.float(), label):
-        for c in classes:
-            m = lab == c
-            left, right = m[:, :w // 3], m[:, w - w // 3:]
-            if left.sum() < min_pixels or right.sum() < min_pixels: continue
-            mean = lambda part, mask: (part[:, mask] + 1).mean(1) / 2
-            out.append((mean(img[:, :, :w // 3], left) - mean(img[:, :, w - w // 3:], right)).norm().item())
-    return sum(out) / len(out) if out else float('nan')
-
 def _scores(segmenter: nn.Module, fakes: torch.Tensor, val: dict) -> dict:
     real = as_float_image(val['image'])
     s = score_images(segmenter, fakes, val['label'].long(), real, ToyStreets.label_nc)
     return {'pixel_acc': s['pixel_acc'], 'mean_iou': s['mean_iou'], 'frechet': s['frechet'], 'iou': s['iou'],
-            'val_l1': (fakes.float() - real).abs().mean().item(), 'colour_drift': colour_drift(fakes, val['label'])}
+            'val_l1': (fakes.float() - real).abs().mean().item(), 'colour_drift': colour_drift(fakes, val['label']),
+            'seam_contrast': seam_contrast(fakes, val['label'], val['inst'])}
 
 def train_and_score(spec: dict, scale: Scale, data: dict, segmenter: nn.Module, seed: int, device: str | torch.device = 'cpu',
                     budget: int | None = None, log: typing.Callable[[str], None] = print) -> dict:
@@ -318,6 +323,17 @@ def save_samples(images: torch.Tensor, path: str | Path):
     ims = [tensor_to_image(x) for x in images[:4]]
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image_grid([ims[i:i + 2] for i in range(0, len(ims), 2)])).save(path, quality=85)
+
+def show_samples(results: str | Path, rows: typing.Sequence[str], seed: int = 0, width: float = 3.6):
+    "Side by side: the samples that each row's unit of `seed` left beside `results` (the oracle's: the photos); returns the figure."
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    fig, axes = plt.subplots(1, len(rows), figsize=(width * len(rows), width * 0.56), squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        ax.imshow(Image.open(samples_path(results, row, 0 if row == 'oracle' else seed))); ax.axis('off')
+        ax.set_title('the photos' if row == 'oracle' else f"{row}, seed {seed}", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: typing.Sequence[int] | None = None,
                    budget: int | None = None, device: str | torch.device = 'cpu', out_dir: str | Path = 'experiments',
