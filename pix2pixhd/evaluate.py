@@ -134,7 +134,7 @@ def score_images(segmenter: nn.Module, images: torch.Tensor, labels: torch.Tenso
     if feats['fake']: out['frechet'] = frechet_distance(torch.cat(feats['real']), torch.cat(feats['fake']))
     return out
 
-# %% ../nbs/15_evaluation.ipynb #5b847d44
+# %% ../nbs/15_evaluation.ipynb #eaf28fad
 def colour_drift(images: torch.Tensor, label: torch.Tensor, classes: typing.Sequence[int] = (SKY, ROAD, SIDEWALK), min_pixels: int = 16) -> float:
     "Global consistency: mean over (image, class) of the RGB distance (0..1 scale) between a wide region's mean colour in the left and the right third."
     w, out = images.shape[-1], []

@@ -312,6 +312,7 @@ def results_path(name: str, version: str, out_dir: str | Path = 'experiments') -
     "Where an experiment's version keeps its results lines: OUT_DIR/NAME_VERSION.jsonl."
     return Path(out_dir) / f"{name}_{version}.jsonl"
 
+# %% ../nbs/16_experiments.ipynb #8795c40f
 def samples_path(results: str | Path, row: str, seed: int) -> Path:
     "Where a unit's samples go: beside its results file, RESULTS_STEM/ROW_seedN.jpg (the row name made file-safe)."
     safe = ''.join(ch if ch.isalnum() else '_' for ch in row).strip('_')
@@ -335,6 +336,7 @@ def show_samples(results: str | Path, rows: typing.Sequence[str], seed: int = 0,
     fig.tight_layout()
     return fig
 
+# %% ../nbs/16_experiments.ipynb #aa7bc708
 def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: typing.Sequence[int] | None = None,
                    budget: int | None = None, device: str | torch.device = 'cpu', out_dir: str | Path = 'experiments',
                    cache_dir: str | Path | None = None, stop_after: float | None = None,
@@ -370,7 +372,6 @@ def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: t
                              'scale': described, **res, **provenance(device)})
         longest = max(longest, time.perf_counter() - t0)
     return path
-
 
 # %% ../nbs/16_experiments.ipynb #9257aed0
 def pix2pixhd_row(opt: Options, val: dict, segmenter: nn.Module, seed: int = 0) -> dict:
