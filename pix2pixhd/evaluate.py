@@ -183,11 +183,15 @@ def _row_name(r: dict, budgets: set) -> str:
     b = r.get('scale', {}).get('budget')
     return f"{r['row']} ({b} iterations)" if len(budgets) > 1 and r['points'][0]['iter'] > 0 else r['row']
 
+def _at(p: dict) -> int | float: return p.get('at_s', p['iter'])   # a point's place: its iteration, or its second of a budget in seconds
+
+def _unit(records: list[dict]) -> str: return 's' if any('at_s' in p for r in records for p in r['points']) else 'iter'
+
 def curves(records: list[dict], metric: str = 'mean_iou') -> dict:
-    "{row: {iteration: [one value per seed]}} of `metric` from results lines, rows in the order they first appear; a row run with several budgets is one row per budget."
+    "{row: {point: [one value per seed]}} of `metric` from results lines (a point: an iteration, or a second of a budget in seconds), rows in the order they first appear; a row run with several budgets is one row per budget."
     out, budgets = {}, {r.get('scale', {}).get('budget') for r in records if r['points'][0]['iter'] > 0}
     for r in records:
-        for p in r['points']: out.setdefault(_row_name(r, budgets), {}).setdefault(p['iter'], []).append(p[metric])
+        for p in r['points']: out.setdefault(_row_name(r, budgets), {}).setdefault(_at(p), []).append(p[metric])
     return out
 
 def curves_table(records: list[dict], metric: str = 'mean_iou', digits: int = 3) -> str:
@@ -196,7 +200,8 @@ def curves_table(records: list[dict], metric: str = 'mean_iou', digits: int = 3)
     its = sorted({i for row in c.values() for i in row if i > 0})
     budgets = {r.get('scale', {}).get('budget') for r in records if r['points'][0]['iter'] > 0}
     seeds = {row: len({r['seed'] for r in records if _row_name(r, budgets) == row}) for row in c}
-    out = [f"| {metric} | seeds | " + ' | '.join(f"iter {i}" for i in its) + " |", "|---|---:|" + "---|" * len(its)]
+    label = (lambda i: f"{i} s") if _unit(records) == 's' else (lambda i: f"iter {i}")
+    out = [f"| {metric} | seeds | " + ' | '.join(map(label, its)) + " |", "|---|---:|" + "---|" * len(its)]
     for row, pts in c.items():
         if set(pts) == {0}: cells = [mean_range(pts[0], digits)] + [''] * (len(its) - 1)
         else: cells = [mean_range(pts[i], digits) if i in pts else '' for i in its]
@@ -230,13 +235,13 @@ def plot_curves(records: list[dict], metrics: typing.Sequence[str] = ('pixel_acc
             mean = [sum(pts[i]) / len(pts[i]) for i in its]
             line, = ax.plot(its, mean, marker='.', label=f"{row} ({len(pts[its[-1]])} seeds)")
             ax.fill_between(its, [min(pts[i]) for i in its], [max(pts[i]) for i in its], color=line.get_color(), alpha=0.2)
-        ax.set_xlabel('iteration'); ax.set_title(m.replace('_', ' '), fontsize=10)
+        ax.set_xlabel('training seconds' if _unit(records) == 's' else 'iteration'); ax.set_title(m.replace('_', ' '), fontsize=10)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 def leads(records: list[dict], row_a: str, row_b: str, metric: str = 'mean_iou', higher_is_better: bool = True) -> list[tuple]:
-    "At every evaluation point both rows reached: (iteration, the row better on average over seeds, whether the seeds' ranges are apart)."
+    "At every evaluation point both rows reached: (iteration or second, the row better on average over seeds, whether the seeds' ranges are apart)."
     c = curves(records, metric)
     out = []
     for it in sorted(set(c[row_a]) & set(c[row_b])):

@@ -13,19 +13,21 @@ from .toystreets import ToyStreets
 from .data import one_hot
 from .layers import GANLoss, n_params, init_weights, pick_device
 from .pix2pix import UnetGenerator, PatchDiscriminator, make_optimizers, pix2pix_step, pix2pix_synthesize
-from .model import Options, Pix2PixHD, get_options, train_step, generator_input_nc
+from .model import Pix2PixHD, get_options, train_step, generator_input_nc
 from .checkpoint import atomic_save
-from .viz import tensor_to_image, image_grid
-from .train import Trainer
+from .viz import samples_path, save_samples, show_samples
+from .train import freeze_global
 from .layers import autocast_for, resolve_precision
 from .evaluate import (read_results, Segmenter, train_segmenter, score_images, save_segmenter, load_segmenter,
                                 TOY_SEGMENTER, toy_trained_on, colour_drift, seam_contrast)
+_all_ = ['samples_path', 'save_samples', 'show_samples']   # re-exported: they lived here first
 
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'ROW_METHODS', 'Scale', 'Experiment', 'experiment_data', 'as_float_image', 'experiment_segmenter',
-           'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'train_and_score', 'provenance', 'append_result',
-           'results_path', 'samples_path', 'save_samples', 'show_samples', 'run_experiment', 'pix2pixhd_row']
+           'sample_batch', 'Pix2PixRow', 'Pix2PixHDRow', 'half_resolution', 'CoarseToFineRow', 'train_and_score',
+           'provenance', 'append_result', 'results_path', 'run_experiment', 'samples_path', 'save_samples',
+           'show_samples']
 
 # %% ../nbs/16_experiments.ipynb #e9bedf56
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Scale:
     size: tuple[int, int]                 # (H, W) of the ToyStreets scenes
     n_train: int                          # training scenes (rendered once, cached)
     n_val: int                            # held-out scenes every point is scored on
-    budget: int                           # training iterations per (row, seed)
+    budget: int                           # per (row, seed): training iterations, or seconds (`budget_in`)
     batch_size: int
     rows: dict                            # row name -> {'method': 'pix2pix' | 'pix2pixhd' | 'oracle', options...}
     n_points: int = 10                    # evaluation points at budget·k/n_points
@@ -43,16 +45,17 @@ class Scale:
     segmenter_width: int = 32
     data_seed: int = 0                    # the scenes; a row's seed sets its initial weights and batch order
     parked: str = 'cars'                  # ToyStreets' parked row: 'cars', or 'vans' bumper to bumper (notebook 09)
+    budget_in: str = 'iterations'         # or 'seconds': each row trains for `budget` seconds of training wall time
 
     def points(self, budget: int | None = None) -> list[int]:
-        "The iterations at which a row is scored."
+        "Where a row is scored: iterations, or seconds of training (`budget_in`)."
         b = budget or self.budget
         return sorted({max(1, round(b * k / self.n_points)) for k in range(1, self.n_points + 1)})
 
     def describe(self) -> dict:
         "What a results line records of the scale (everything but the rows)."
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
-                if k != 'rows' and not (k == 'parked' and v == 'cars')}    # results lines from before `parked` stay valid
+                if k != 'rows' and (k, v) not in (('parked', 'cars'), ('budget_in', 'iterations'))}   # older lines stay valid
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
@@ -74,10 +77,14 @@ class Experiment:
 
 
 # %% ../nbs/16_experiments.ipynb #a9abc629
+def _hd(ngf: int, n_layers_D: int, **changes) -> dict:
+    "Table 1's pix2pixHD row (G1 of 3 downsamplings and 9 blocks, a two-scale D of width 64, no VGG loss), with `changes`."
+    return {**dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
+                   no_vgg_loss=True), **changes}
+
 def _table1_rows(num_downs: int, ngf: int, n_layers_D: int) -> dict:
     "pix2pix, pix2pixHD at matched G capacity, pix2pixHD + pix2pix's L1, pix2pix's U-Net trained with pix2pixHD's objective, pix2pixHD in fp32, the oracle."
-    hd = dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
-              no_vgg_loss=True)
+    hd = _hd(ngf, n_layers_D)
     return {'pix2pix': dict(method='pix2pix', num_downs=num_downs, ngf=ngf, ndf=64, n_layers_D=n_layers_D, lambda_L1=100.0),
             'pix2pixHD': hd, 'pix2pixHD + L1': {**hd, 'lambda_L1': 100.0},
             'U-Net, pix2pixHD objective': {**hd, 'unet': dict(num_downs=num_downs, ngf=ngf)},
@@ -85,16 +92,18 @@ def _table1_rows(num_downs: int, ngf: int, n_layers_D: int) -> dict:
 
 def _mechanism_rows(ngf: int, n_layers_D: int, ndf_single: int) -> dict:
     "pix2pixHD as in Table 1, without feature matching, and with one D of the two-scale D's parameter count (`ndf_single`)."
-    hd = dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
-              no_vgg_loss=True)
-    return {'pix2pixHD': hd, 'no feature matching': {**hd, 'no_ganFeat_loss': True},
-            'one D, same parameters': {**hd, 'num_D': 1, 'ndf': ndf_single}, 'oracle': dict(method='oracle')}
+    return {'pix2pixHD': _hd(ngf, n_layers_D), 'no feature matching': _hd(ngf, n_layers_D, no_ganFeat_loss=True),
+            'one D, same parameters': _hd(ngf, n_layers_D, num_D=1, ndf=ndf_single), 'oracle': dict(method='oracle')}
 
 def _boundary_rows(ngf: int, n_layers_D: int) -> dict:
     "pix2pixHD as in Table 1 (G and D see the instance boundary map), and the same without it (`no_instance`)."
-    hd = dict(method='pix2pixhd', ngf=ngf, n_downsample_global=3, n_blocks_global=9, num_D=2, ndf=64, n_layers_D=n_layers_D,
-              no_vgg_loss=True)
-    return {'pix2pixHD': hd, 'no boundary map': {**hd, 'no_instance': True}, 'oracle': dict(method='oracle')}
+    return {'pix2pixHD': _hd(ngf, n_layers_D), 'no boundary map': _hd(ngf, n_layers_D, no_instance=True), 'oracle': dict(method='oracle')}
+
+def _coarse_to_fine_rows(ngf: int, n_layers_D: int) -> dict:
+    "G1 (width `ngf`) at half resolution, then a local enhancer around it: staged, or all at once; and G1 alone at full resolution."
+    return {'coarse to fine': _hd(ngf, n_layers_D, method='coarse_to_fine', stages=[0.5, 0.75]),
+            'local G, all at once': _hd(ngf // 2, n_layers_D, netG='local'), 'G1 at full resolution': _hd(ngf, n_layers_D),
+            'oracle': dict(method='oracle')}
 
 def _tiny_rows(num_downs: int) -> dict:
     "Networks of a few thousand parameters, one per method, for `tiny`."
@@ -121,6 +130,12 @@ EXPERIMENTS = {
                   segmenter_iters=600, segmenter_width=32, parked='vans'),
         gpu=Scale((256, 512), n_train=400, n_val=48, budget=800, batch_size=4, rows=_boundary_rows(64, 3), n_points=8,
                   segmenter_iters=750, segmenter_width=32, parked='vans')),
+    'coarse_to_fine': Experiment(
+        'coarse_to_fine', "pix2pixHD's coarse-to-fine training against one generator trained at full resolution, for the same wall time",
+        cpu=Scale((128, 256), n_train=200, n_val=32, budget=240, budget_in='seconds', batch_size=4, rows=_coarse_to_fine_rows(32, 2),
+                  n_points=8, segmenter_iters=600, segmenter_width=32),
+        gpu=Scale((256, 512), n_train=400, n_val=48, budget=30, budget_in='seconds', batch_size=4, rows=_coarse_to_fine_rows(64, 3),
+                  n_points=6, segmenter_iters=750, segmenter_width=32)),
     'tiny': Experiment(
         'tiny', "the runner end to end in seconds (tests and the notebook's always-run cells)",
         cpu=Scale((32, 64), n_train=8, n_val=4, budget=4, batch_size=2, n_points=2, precision='fp32', segmenter_iters=4,
@@ -239,8 +254,36 @@ class Pix2PixHDRow:
         self.model.train()
         return out
 
-ROW_METHODS = {'pix2pix': Pix2PixRow, 'pix2pixhd': Pix2PixHDRow}
+# %% ../nbs/16_experiments.ipynb #ca90fd35
+def half_resolution(batch: dict) -> dict:
+    "A batch at half its size: label and instance maps by nearest neighbour (every other pixel), photos by 2×2 averages."
+    return {k: nn.functional.avg_pool2d(v, 2) if k == 'image' else v[..., ::2, ::2] for k, v in batch.items()}
 
+class CoarseToFineRow:
+    "pix2pixHD's schedule: G1 at half resolution, then a local enhancer around it (G1 frozen), then both; `stages`: where each phase ends (fractions of the budget)."
+    def __init__(self, spec: dict, scale: Scale, device: torch.device):
+        self.hd = {k: v for k, v in spec.items() if k not in ('method', 'stages')} | {'method': 'pix2pixhd'}
+        self.stages, self.scale, self.device, self.progress, self.phase = spec.get('stages', [0.5, 0.75]), scale, device, 0.0, 'global'
+        self.row = Pix2PixHDRow(self.hd, dataclasses.replace(scale, size=(scale.size[0] // 2, scale.size[1] // 2)), device)
+        self.params = self.row.params
+
+    def _to_local(self):   # G1 and D's scales into a full-resolution pix2pixHD with a local enhancer (notebook 14's load_pretrain)
+        fine = Pix2PixHDRow({**self.hd, 'netG': 'local', 'ngf': self.hd['ngf'] // 2}, self.scale, self.device)
+        fine.model.netG.load_pretrained(self.row.model.netG); fine.model.netD.load_pretrained(self.row.model.netD)
+        freeze_global(fine.model)
+        self.row, self.phase, self.params = fine, 'enhancer', fine.params
+
+    def step(self, batch: dict) -> dict:
+        if self.phase == 'global' and self.progress >= self.stages[0]: self._to_local()
+        if self.phase == 'enhancer' and self.progress >= self.stages[1]: freeze_global(self.row.model, False); self.phase = 'joint'
+        return self.row.step(half_resolution(batch) if self.phase == 'global' else batch)
+
+    def synthesize(self, label: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:   # G1's half-resolution images, upsampled
+        if self.phase != 'global': return self.row.synthesize(label, inst)
+        out = self.row.synthesize(label[..., ::2, ::2], inst[..., ::2, ::2])
+        return nn.functional.interpolate(out, size=label.shape[-2:], mode='bilinear', align_corners=False)
+
+ROW_METHODS = {'pix2pix': Pix2PixRow, 'pix2pixhd': Pix2PixHDRow, 'coarse_to_fine': CoarseToFineRow}
 
 # %% ../nbs/16_experiments.ipynb #2be4db41
 def _sync(device: torch.device):
@@ -255,7 +298,7 @@ def _scores(segmenter: nn.Module, fakes: torch.Tensor, val: dict) -> dict:
 
 def train_and_score(spec: dict, scale: Scale, data: dict, segmenter: nn.Module, seed: int, device: str | torch.device = 'cpu',
                     budget: int | None = None, log: typing.Callable[[str], None] = print) -> dict:
-    "Train one row with `seed` for `budget` iterations, scoring it on the held-out scenes at `scale.points`; its results line."
+    "Train one row with `seed` for `budget` iterations (or seconds: `scale.budget_in`), scoring it on the held-out scenes at `scale.points`; its results line."
     device = torch.device(device)
     val = {k: v.to(device) for k, v in data['val'].items()}
     train = {k: v.to(device) for k, v in data['train'].items()}
@@ -265,18 +308,23 @@ def train_and_score(spec: dict, scale: Scale, data: dict, segmenter: nn.Module, 
     if spec['method'] not in ROW_METHODS: raise ValueError(f"unknown method {spec['method']!r}; choose from {', '.join(ROW_METHODS)}, 'oracle'")
     torch.manual_seed(seed)
     row, g = ROW_METHODS[spec['method']](spec, scale, device), torch.Generator().manual_seed(seed)
-    points, wall, data_s, last, t_row = [], 0.0, 0.0, {}, time.perf_counter()
-    for it in range(1, (budget or scale.budget) + 1):
+    timed, b, marks = scale.budget_in == 'seconds', budget or scale.budget, scale.points(budget)
+    points, wall, data_s, last, t_row, it = [], 0.0, 0.0, {}, time.perf_counter(), 0
+    while marks:
+        it += 1
+        row.progress = min((wall if timed else it - 1) / b, 1.0)   # how far through its budget (a staged row's schedule reads it)
         t0 = time.perf_counter()
         batch = sample_batch(train, scale.batch_size, g, device)
         t1 = time.perf_counter()
         last = row.step(batch)
+        if timed: _sync(device)                                    # a budget in seconds counts the GPU's work as it is done
         data_s += t1 - t0; wall += time.perf_counter() - t0
-        if it in scale.points(budget):
+        if (wall if timed else it) >= marks[0]:
+            mark = marks[0]; marks = [m for m in marks if m > (wall if timed else it)]
             te = time.perf_counter(); _sync(device); wall += time.perf_counter() - te   # queued GPU work is training time
             te = time.perf_counter()
             fakes = row.synthesize(val['label'], val['inst'])
-            p = {'iter': it, **_scores(segmenter, fakes, val), 'wall_s': round(wall, 3), 'data_s': round(data_s, 4),
+            p = {'iter': it, **({'at_s': mark} if timed else {}), **_scores(segmenter, fakes, val), 'wall_s': round(wall, 3), 'data_s': round(data_s, 4),
                  'it_per_s': round(it / wall, 3), 'eval_s': round(time.perf_counter() - te, 3),
                  'losses': {k: round(v, 4) for k, v in last.items()}}
             points.append(p)
@@ -312,31 +360,7 @@ def results_path(name: str, version: str, out_dir: str | Path = 'experiments') -
     "Where an experiment's version keeps its results lines: OUT_DIR/NAME_VERSION.jsonl."
     return Path(out_dir) / f"{name}_{version}.jsonl"
 
-# %% ../nbs/16_experiments.ipynb #8795c40f
-def samples_path(results: str | Path, row: str, seed: int) -> Path:
-    "Where a unit's samples go: beside its results file, RESULTS_STEM/ROW_seedN.jpg (the row name made file-safe)."
-    safe = ''.join(ch if ch.isalnum() else '_' for ch in row).strip('_')
-    return Path(results).with_suffix('') / f"{safe}_seed{seed}.jpg"
-
-def save_samples(images: torch.Tensor, path: str | Path):
-    "The first four held-out scenes as a row synthesized them at its last point (the oracle: the photos), two by two, as a JPEG."
-    from PIL import Image
-    ims = [tensor_to_image(x) for x in images[:4]]
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid([ims[i:i + 2] for i in range(0, len(ims), 2)])).save(path, quality=85)
-
-def show_samples(results: str | Path, rows: typing.Sequence[str], seed: int = 0, width: float = 3.6):
-    "Side by side: the samples that each row's unit of `seed` left beside `results` (the oracle's: the photos); returns the figure."
-    import matplotlib.pyplot as plt
-    from PIL import Image
-    fig, axes = plt.subplots(1, len(rows), figsize=(width * len(rows), width * 0.56), squeeze=False)
-    for ax, row in zip(axes[0], rows):
-        ax.imshow(Image.open(samples_path(results, row, 0 if row == 'oracle' else seed))); ax.axis('off')
-        ax.set_title('the photos' if row == 'oracle' else f"{row}, seed {seed}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/16_experiments.ipynb #aa7bc708
+# %% ../nbs/16_experiments.ipynb #9908fcb4
 def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: typing.Sequence[int] | None = None,
                    budget: int | None = None, device: str | torch.device = 'cpu', out_dir: str | Path = 'experiments',
                    cache_dir: str | Path | None = None, stop_after: float | None = None,
@@ -372,15 +396,3 @@ def run_experiment(name: str, rows: typing.Sequence[str] | None = None, seeds: t
                              'scale': described, **res, **provenance(device)})
         longest = max(longest, time.perf_counter() - t0)
     return path
-
-# %% ../nbs/16_experiments.ipynb #9257aed0
-def pix2pixhd_row(opt: Options, val: dict, segmenter: nn.Module, seed: int = 0) -> dict:
-    "Train a pix2pixHD `opt` (a toy-data run) with the `Trainer` and score its synthesis of `val` (dict of stacked label, inst, image)."
-    t0 = time.perf_counter()
-    tr = Trainer(opt.replace(seed=seed), progress=False, log=lambda m: None).fit()
-    secs = time.perf_counter() - t0
-    model = tr.model.eval()
-    fakes = torch.cat([model.synthesize(val['label'][i:i + 8], val['inst'][i:i + 8] if opt.use_instance else None)
-                       for i in range(0, len(val['label']), 8)])
-    return {**score_images(segmenter, fakes, val['label'], val['image']), 'train_s': secs, 'fakes': fakes}
-

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import typing
 import io, math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,7 +14,8 @@ from .toystreets import TOY_CLASSES, TOY_STYLES
 
 # %% auto #0
 __all__ = ['make_palette', 'colorize', 'tensor_to_image', 'instance_boundaries', 'draw_boundaries', 'style_to_image',
-           'item_panels', 'image_grid', 'sample_grid', 'show_items', 'png_bytes', 'enlarge', 'press']
+           'item_panels', 'image_grid', 'sample_grid', 'show_items', 'png_bytes', 'enlarge', 'press', 'samples_path',
+           'save_samples', 'show_samples']
 
 # %% ../nbs/01_viz.ipynb #8f1d69e0
 def make_palette(n: int) -> np.ndarray:
@@ -124,3 +126,27 @@ def press(button: object) -> object:
     "Run `button`'s click handlers as `Button.click()` does, but let their exceptions propagate (for checks)."
     for handler in button._click_handlers.callbacks: handler(button)
     return button
+
+# %% ../nbs/01_viz.ipynb #882e3884
+def samples_path(results: str | Path, row: str, seed: int) -> Path:
+    "Where a unit's samples go: beside its results file, RESULTS_STEM/ROW_seedN.jpg (the row name made file-safe)."
+    safe = ''.join(ch if ch.isalnum() else '_' for ch in row).strip('_')
+    return Path(results).with_suffix('') / f"{safe}_seed{seed}.jpg"
+
+def save_samples(images: torch.Tensor, path: str | Path):
+    "The first four held-out scenes as a row synthesized them at its last point (the oracle: the photos), two by two, as a JPEG."
+    from PIL import Image
+    ims = [tensor_to_image(x) for x in images[:4]]
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image_grid([ims[i:i + 2] for i in range(0, len(ims), 2)])).save(path, quality=85)
+
+def show_samples(results: str | Path, rows: typing.Sequence[str], seed: int = 0, width: float = 3.6):
+    "Side by side: the samples that each row's unit of `seed` left beside `results` (the oracle's: the photos); returns the figure."
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    fig, axes = plt.subplots(1, len(rows), figsize=(width * len(rows), width * 0.56), squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        ax.imshow(Image.open(samples_path(results, row, 0 if row == 'oracle' else seed))); ax.axis('off')
+        ax.set_title('the photos' if row == 'oracle' else f"{row}, seed {seed}", fontsize=9)
+    fig.tight_layout()
+    return fig

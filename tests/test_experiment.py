@@ -57,7 +57,7 @@ def test_killed_run_loses_at_most_the_unit_in_progress(tmp_path):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['table9'], "name an experiment: table1, mechanisms, boundaries, tiny"),
+    (['table9'], "name an experiment: table1, mechanisms, boundaries, coarse_to_fine, tiny"),
     (['tiny', '--rows', 'unet'], "unknown row(s) ['unet']"),
     (['tiny', '--seeds', '0,one'], "--seeds takes comma-separated integers"),
     (['tiny', '--budget', '0'], "budget must be >= 1"),

@@ -46,6 +46,7 @@ MOVED = {  # old home -> names that moved to another module and are re-exported 
               'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed'],
     'clustering': ['png_bytes', 'enlarge'],
     'widgets': ['export_inference_checkpoint', 'Scene', 'relabel_instance', 'delete_instance', 'paste_instance'],
+    'experiment': ['samples_path', 'save_samples', 'show_samples'],
 }
 
 
