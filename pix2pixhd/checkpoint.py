@@ -5,7 +5,7 @@
 # %% ../nbs/13_checkpoints.ipynb #6e5a66ab
 from __future__ import annotations
 import typing
-import dataclasses, os, random, re
+import dataclasses, json, os, random, re, signal, socket, threading, time, weakref
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +13,9 @@ import torch
 from .model import Options, Pix2PixHD, check_compatible
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-           'resume_checkpoint_path', 'model_checkpoint', 'rng_state', 'set_rng_state', 'load_model',
+__all__ = ['CHECKPOINT_FORMAT', 'STOPPED_EXIT_STATUS', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
+           'resume_checkpoint', 'resume_checkpoint_path', 'model_checkpoint', 'rng_state', 'set_rng_state',
+           'TrainingInterrupted', 'StopSignals', 'ignore_stop_signals', 'RunLock', 'load_model',
            'export_inference_checkpoint']
 
 # %% ../nbs/13_checkpoints.ipynb #b65392c1
@@ -98,6 +99,82 @@ def set_rng_state(st: dict):
     keys, pos, has_gauss, gauss = st['numpy']
     np.random.set_state(('MT19937', keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+
+# %% ../nbs/13_checkpoints.ipynb #a020cf69
+STOPPED_EXIT_STATUS = 75   # EX_TEMPFAIL: stopped on request after a checkpoint; --resume continues
+
+class TrainingInterrupted(RuntimeError):
+    "A run stopped on SIGTERM or SIGINT after a finished iteration and a saved checkpoint; the message says how to resume."
+
+class StopSignals:
+    "While active: the first SIGTERM or SIGINT is recorded (`received`: its name) for the loop to act on; a second exits at once."
+    def __init__(self, signals: typing.Sequence[int] = (signal.SIGTERM, signal.SIGINT)):
+        self.signals, self.received, self._old = tuple(signals), None, {}
+
+    def _handle(self, signum: int, frame: object):
+        if self.received is not None: os._exit(128 + signum)          # asked twice: stop now, as the default would
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> 'StopSignals':
+        if threading.current_thread() is threading.main_thread():    # Python runs handlers in the main thread only
+            self._old = {s: signal.signal(s, self._handle) for s in self.signals}
+        return self
+
+    def __exit__(self, *exc: object):
+        for s, h in self._old.items(): signal.signal(s, h)
+        self._old = {}
+
+    def requested(self, dist_info: object | None = None) -> bool:
+        "Whether a signal came, to this process or (under torchrun, `dist_info.enabled`) to any rank: all ranks agree."
+        flag = self.received is not None
+        if dist_info is not None and getattr(dist_info, 'enabled', False):
+            t = torch.tensor([float(flag)], device=dist_info.device)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX); flag = bool(t.item())
+        return flag
+
+def ignore_stop_signals(worker_id: int = 0):
+    "A DataLoader's `worker_init_fn`: a job's SIGTERM reaches every process of the group; the workers leave it to the trainer, which stops cleanly and ends them."
+    for s in (signal.SIGTERM, signal.SIGINT): signal.signal(s, signal.SIG_IGN)
+
+# %% ../nbs/13_checkpoints.ipynb #d1660a5b
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True    # someone else's process
+    return True
+
+def _release(path: Path, pid: int):
+    if os.getpid() != pid: return                                       # a forked child (a DataLoader worker) leaves it
+    try:
+        if json.loads(path.read_text()).get('pid') == pid: path.unlink()
+    except (OSError, ValueError): pass
+
+class RunLock:
+    "An exclusive claim on a run folder (RUN/.lock: pid, host, start time); a held lock fails naming its holder, a dead one is taken over."
+    def __init__(self, run_dir: str | Path, log: typing.Callable[[str], None] = print):
+        self.path, host = Path(run_dir) / '.lock', socket.gethostname()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {'pid': os.getpid(), 'host': host, 'since': time.strftime('%Y-%m-%d %H:%M:%S')}
+        tmp = self.path.with_name(f'.lock.{os.getpid()}.tmp'); tmp.write_text(json.dumps(me))
+        try:
+            for _ in range(3):
+                try: os.link(tmp, self.path); break                           # atomic: fails if the folder is claimed
+                except FileExistsError: pass
+                try: holder = json.loads(self.path.read_text())
+                except (OSError, ValueError): holder = {}                        # gone meanwhile, or not a lock: take it
+                if holder.get('pid') == os.getpid() and holder.get('host') == host: self.path.unlink(); continue   # our own
+                if holder and (holder.get('host') != host or _pid_alive(holder.get('pid', -1))):
+                    raise FileExistsError(f"{run_dir} is in use by process {holder.get('pid')} on {holder.get('host')} (since "
+                                          f"{holder.get('since')}): another run there would overwrite its checkpoints. Wait for it, stop it, "
+                                          f"or choose another --name" + (f"; if that run is over, delete {self.path}" if holder.get('host') != host else ''))
+                if holder: log(f"warning: {self.path} was left by process {holder['pid']} on {host}, which is gone: taking the run folder over")
+                self.path.unlink(missing_ok=True)
+            else: raise FileExistsError(f"could not claim {run_dir}: its lock {self.path} keeps changing")
+        finally: tmp.unlink(missing_ok=True)
+        self.holder = me
+        self._finalizer = weakref.finalize(self, _release, self.path, me['pid'])   # on collection, and at exit
+
+    def release(self): self._finalizer()
 
 # %% ../nbs/13_checkpoints.ipynb #84191e4f
 def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_train: bool = False, ema: bool = True, **overrides) -> Pix2PixHD:

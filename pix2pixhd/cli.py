@@ -14,7 +14,7 @@ from .toystreets import TOY_CLASSES, TOY_PALETTE, ToyStreets, write_toystreets
 from .viz import colorize, tensor_to_image, sample_grid
 from .data import DataError, PairedFolderDataset, dataset_palette
 from .model import Options, PRESETS, Pix2PixHD, get_options
-from .checkpoint import CheckpointError, find_checkpoint, load_model
+from .checkpoint import CheckpointError, find_checkpoint, load_model, TrainingInterrupted, STOPPED_EXIT_STATUS
 from .train import Trainer, TrainingStopped, make_dataset
 from .layers import pick_device
 from .losses import VGGWeightsMissing
@@ -131,6 +131,8 @@ def train_cli(argv: list[str] | None = None):
     "Train pix2pixHD (pix2pixhd_train; torchrun-ready). `--preset toy` runs on built-in ToyStreets on the CPU."
     try: run_command('pix2pixhd_train', lambda: _train(argv),
                      (ValueError, TypeError, FileExistsError, CheckpointError, DataError, TrainingStopped, ImportError, VGGWeightsMissing))
+    except TrainingInterrupted as e:   # SIGTERM / SIGINT: a checkpoint is written; a distinct status for job scripts to requeue on
+        print(f"pix2pixhd_train: {e}", file=sys.stderr); sys.exit(STOPPED_EXIT_STATUS)
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
 
@@ -257,7 +259,7 @@ def eval_cli(argv: list[str] | None = None):
 # %% ../nbs/19_cli.ipynb #f01f188b
 EXPERIMENT_ARGS = (Arg('rows', str, None, "comma-separated rows to run, e.g. 'pix2pix,U-Net, pix2pixHD objective' (default: all of the version)"),
                    Arg('seeds', str, None, "comma-separated seeds (default: the version's)"),
-                   Arg('budget', int, None, "training iterations per row (default: the version's)"),
+                   Arg('budget', int, None, "training iterations per row, or seconds for an experiment budgeted in time (default: the version's)"),
                    Arg('device', str, 'cpu', "'cpu' runs the CPU version, 'cuda' the GPU version"),
                    Arg('out_dir', str, 'experiments', 'folder of the results files, NAME_VERSION.jsonl'),
                    Arg('cache_dir', str, None, 'rendered scenes and segmenters (default: ~/.cache/pix2pixhd/experiments)'),
@@ -292,7 +294,7 @@ def _experiment(a):
         for k, e in EXPERIMENTS.items():
             print(f"{k}: {e.about}\n  rows: {', '.join(e.cpu.rows)}")
             for v, sc, seeds in (('cpu', e.cpu, e.cpu_seeds), ('gpu', e.gpu, e.gpu_seeds)):
-                print(f"  {v}: {sc.size[1]}×{sc.size[0]}, {sc.budget} iterations of batch {sc.batch_size}, seeds {list(seeds)}")
+                print(f"  {v}: {sc.size[1]}×{sc.size[0]}, {sc.budget} {'s of training' if sc.budget_in == 'seconds' else 'iterations'} of batch {sc.batch_size}, seeds {list(seeds)}")
         return
     if a.experiment not in EXPERIMENTS: raise ValueError(f"name an experiment: {', '.join(EXPERIMENTS)} (got {a.experiment!r})")
     if a.table: return _experiment_tables(a)

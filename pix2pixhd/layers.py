@@ -17,7 +17,7 @@ import torch.nn.functional as F
 __all__ = ['get_norm_layer', 'average_bn_statistics', 'init_weights', 'n_params', 'GANLoss', 'lr_factor', 'frozen', 'set_threads',
            'threads', 'cpu_budget', 'busy_cores', 'thread_policy', 'limit_threads', 'pick_device', 'DistInfo',
            'init_distributed', 'cpu_has_bf16', 'resolve_precision', 'autocast_for', 'fit_l1', 'ema_update',
-           'mean_range', 'verdict', 'read_state_dict', 'load_checkpoint', 'load_matching']
+           'mean_range', 'verdict', 'exercise', 'read_state_dict', 'load_checkpoint', 'load_matching']
 
 # %% ../nbs/03_layers.ipynb #c403f744
 class _NoNorm:
@@ -262,6 +262,19 @@ def verdict(metric: str, name_a: str, a: typing.Sequence[float], name_b: str, b:
     apart = min(w) > max(l) if higher_is_better else max(w) < min(l)
     return (f"{metric}: {win} is better than {lose} on average over {len(a)} and {len(b)} seeds, "
             + ("beyond the spread (the ranges do not overlap)." if apart else "but within the spread (the ranges overlap)."))
+
+# %% ../nbs/03_layers.ipynb #e3206bd3
+def exercise(answer: typing.Callable, check: typing.Callable[[typing.Callable], None], hint: str = '') -> bool:
+    "Run `check(answer)` for a reader's exercise: print whether it works (or why not, with `hint`); True if it does."
+    try: check(answer)
+    except NotImplementedError:
+        print("Not attempted yet: write the function in the cell above (replace `raise NotImplementedError`), run it, then this cell.")
+        return False
+    except Exception as e:   # a wrong result (AssertionError) or an answer that crashes: both are the reader's to fix
+        print(f"Not yet: {type(e).__name__}: {e}" + (f"\nHint: {hint}" if hint else ''))
+        return False
+    print("Works: your answer passes the check.")
+    return True
 
 # %% ../nbs/03_layers.ipynb #1e61adc0
 def read_state_dict(path_or_state_dict: str | Path | dict):

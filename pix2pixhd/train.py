@@ -18,7 +18,8 @@ from .layers import (lr_factor, ema_update, average_bn_statistics, resolve_preci
 from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compatible, add_ema,
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
-                                  resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model, rng_state, set_rng_state)
+                                  resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model, rng_state, set_rng_state,
+                                  StopSignals, TrainingInterrupted, ignore_stop_signals, RunLock)
 _all_ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
          'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed']   # re-exported: they lived here first
 
@@ -115,6 +116,7 @@ def make_loader(ds: Dataset, batch_size: int, seed: int = 0, rank: int = 0, worl
     "The run's one DataLoader: `loader.sampler.set_epoch(e, skip)` before each epoch; workers kept between epochs; pinned memory and 4 batches in flight per worker for a GPU."
     return DataLoader(SeededItems(ds, seed), batch_size=batch_size, sampler=EpochSampler(len(ds), batch_size, 0, seed, rank, world_size),
                       num_workers=workers, drop_last=True, pin_memory=for_gpu, persistent_workers=workers > 0,
+                      worker_init_fn=ignore_stop_signals if workers > 0 else None,   # SIGTERM is the trainer's to handle
                       prefetch_factor=(4 if for_gpu else 2) if workers > 0 else None)
 
 # %% ../nbs/14_training.ipynb #f48c7a56
@@ -154,8 +156,7 @@ class TrainingStopped(RuntimeError):
 
 def _tensorboard_writer(folder):
     try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ImportError("tf_log needs TensorBoard: pip install tensorboard (or pip install 'pix2pixhd[tensorboard]')") from None
+    except ImportError: raise ImportError("tf_log needs TensorBoard: pip install tensorboard (or pip install 'pix2pixhd[tensorboard]')") from None
     return SummaryWriter(str(folder))
 
 
@@ -205,9 +206,10 @@ class _Loop:
         self.last_checkpoint, self._bar = None, None
         self._log_file = open(self.run_dir / 'loss_log.jsonl', 'a') if self.dist.is_main else None
         try:
-            while self.epoch < n_epochs and not self._reached_max_iters():
-                if self.train_epoch(n_epochs): break
-                self.end_epoch()
+            with StopSignals() as self._stop:   # SIGTERM / SIGINT: stop after this iteration, with a checkpoint (notebook 13)
+                while self.epoch < n_epochs and not self._reached_max_iters():
+                    if self.train_epoch(n_epochs): break
+                    self.end_epoch()
             return self
         finally:
             self._close_bar(); self._dl = None                  # (its workers end with it)
@@ -230,9 +232,17 @@ class _Loop:
             if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
             if self._reached_max_iters():
                 self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
+            if self._stop.requested(self.dist): self._stop_on_signal()
             t0 = time.perf_counter()
         self._close_bar()
         return False
+
+    def _stop_on_signal(self):
+        "Save (rank 0; the others wait for it) and stop, saying how to go on."
+        self.save()
+        if self.dist.enabled: torch.distributed.barrier()
+        raise TrainingInterrupted(f"{self._stop.received or 'another rank was signalled'}: stopped after iteration {self.total_iters} "
+                                  f"(epoch {self.epoch + 1}) with checkpoint {self.run_dir / 'latest.pth'}; run the same command with --resume to go on")
 
     def step(self, batch: dict) -> tuple[dict, torch.Tensor]:
         "One iteration (`model.train_step`, then the weight average); a non-finite loss stops training, naming the checkpoint to resume from."
@@ -309,6 +319,7 @@ class Trainer(_Checkpointing, _Loop, _Logging):
         self.dist = init_distributed(device)
         self.progress, self._log = progress and self.dist.is_main, log
         self.run_dir = Path(opt.checkpoints_dir) / opt.name
+        self._lock = RunLock(self.run_dir, self.log) if self.dist.is_main else None   # one process per run folder (notebook 13)
         ck = None
         if resume:
             ck = resume_checkpoint(self.run_dir, log=self.log)

@@ -1,11 +1,13 @@
 """A 2-process training run under torchrun (gloo on the CPU, whatever GPUs the machine has), for test_train.py.
 Modes: 'plain' (each rank saves the weights it ends with), 'batch' (norm='batch': the ranks' BN statistics must agree),
-'nan' (rank 1's loss turns NaN at the third iteration: every rank must stop, each writes the message it stopped with)."""
-import sys
+'nan' (rank 1's loss turns NaN at the third iteration: every rank must stop, each writes the message it stopped with),
+'term' (rank 1 alone gets SIGTERM in the fourth iteration: every rank must stop after it, with a checkpoint)."""
+import os, signal, sys
 import torch
 import torch.distributed as dist
 from pix2pixhd.model import get_options
 from pix2pixhd.train import Trainer, TrainingStopped
+from pix2pixhd.checkpoint import TrainingInterrupted
 
 out, mode = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else 'plain')
 opt = get_options('toy', ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=16, batchSize=2,
@@ -19,10 +21,18 @@ if mode == 'nan' and tr.dist.rank == 1:
         losses = adversarial(*a, **k)
         return {n: v * float('nan') for n, v in losses.items()} if tr.total_iters == 2 else losses
     tr.model.adversarial_losses = poisoned
+if mode == 'term' and tr.dist.rank == 1:
+    step = tr.step
+    def signalled(batch):
+        if tr.total_iters == 3: os.kill(os.getpid(), signal.SIGTERM)   # in iteration 4, this rank only
+        return step(batch)
+    tr.step = signalled
 seen = [i for _, i in tr.loader(0).sampler]
 try: tr.fit()
 except TrainingStopped as e:
     open(f"{out}/rank{tr.dist.rank}.stopped", 'w').write(str(e))
+except TrainingInterrupted as e:
+    open(f"{out}/rank{tr.dist.rank}.stopped", 'w').write(f"{tr.total_iters} {e}")
 torch.save({'state': tr.model.state_dict(), 'seen': seen, 'world_size': tr.dist.world_size,
             'ddp': sorted(tr.model._runners)}, f"{out}/rank{tr.dist.rank}.pt")
 dist.destroy_process_group()

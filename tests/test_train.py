@@ -109,6 +109,15 @@ def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
     assert all('Last good checkpoint: none yet' in m for m in stopped) and not (tmp_path / 'ddp' / 'latest.pth').exists()
 
 
+def test_sigterm_on_one_rank_stops_every_rank_after_the_same_iteration(tmp_path):
+    "Rank 1 alone is signalled in iteration 4: both finish it, rank 0 writes the checkpoint, both stop (no rank left waiting)."
+    ddp_run(tmp_path, 'term', timeout=180)
+    stopped = [(tmp_path / f'rank{i}.stopped').read_text() for i in (0, 1)]
+    assert stopped[0].startswith('4 another rank was signalled: stopped after iteration 4'), stopped
+    assert stopped[1].startswith('4 SIGTERM: stopped after iteration 4'), stopped
+    assert read_checkpoint(tmp_path / 'ddp' / 'latest.pth')['total_iters'] == 4
+
+
 def test_ddp_with_batch_norm_keeps_the_ranks_statistics_equal(tmp_path):
     r0, r1 = ddp_run(tmp_path, 'batch')
     stats = [k for k in r0['state'] if k.endswith('running_mean') or k.endswith('running_var')]
@@ -187,3 +196,52 @@ def test_coarse_to_fine_starts_from_the_global_run(tmp_path):
     bad = hd.replace(name='bad', label_nc=7, no_instance=True)
     with pytest.raises(ValueError, match='no_instance: trained with False, asked for True'):
         Trainer(bad, device='cpu', progress=False, log=lambda m: None)
+
+
+def test_sigterm_mid_run_saves_then_resume_gives_the_same_weights(full_run):
+    "What SLURM or Kubernetes does: SIGTERM, a grace period. The run finishes its iteration, saves, says how to resume, exits 75."
+    run = full_run / 'term'
+    cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(full_run), '--name', 'term',
+           '--max_iters', '120', '--save_latest_freq', '10', '--nThreads', '2']    # loader workers: they get the signal too
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log, t0 = run / 'loss_log.jsonl', time.time()
+    while time.time() - t0 < 300 and p.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 25: break
+        time.sleep(0.005)
+    os.killpg(p.pid, signal.SIGTERM)                                   # as a scheduler does: every process of the job
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 75, f"exit status {p.returncode}:\n{err[-2000:]}"
+    at = read_checkpoint(run / 'latest.pth')['total_iters']
+    assert 25 <= at < 120 and at == len(log.read_text().splitlines())   # every iteration it logged is in the checkpoint
+    assert f"SIGTERM: stopped after iteration {at}" in err and '--resume' in err
+    r = train('--checkpoints_dir', full_run, '--name', 'term', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
+    assert f"iteration {at}" in r.stdout + r.stderr
+    assert_same(weights(full_run / 'full')[1], weights(run)[1])
+
+
+def test_a_second_signal_exits_at_once():
+    code = ("import os, signal, time\nfrom pix2pixhd.checkpoint import StopSignals\n"
+            "with StopSignals() as s:\n    os.kill(os.getpid(), signal.SIGTERM); print(s.received, flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30); print('still here')\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert (r.returncode, r.stdout) == (128 + signal.SIGTERM, 'SIGTERM\n'), (r.returncode, r.stdout, r.stderr)
+
+
+def test_a_second_run_in_a_busy_folder_is_refused_and_a_dead_runs_lock_taken_over(tmp_path):
+    import socket
+    cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(tmp_path), '--name', 'busy',
+           '--max_iters', '100000', '--save_latest_freq', '5']
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log, t0 = tmp_path / 'busy' / 'loss_log.jsonl', time.time()
+    while time.time() - t0 < 300 and p.poll() is None and not (log.exists() and len(log.read_text().splitlines()) >= 6):
+        time.sleep(0.01)
+    try:
+        r = train('--checkpoints_dir', tmp_path, '--name', 'busy', '--max_iters', 20, '--resume', check=False)
+        assert r.returncode == 2 and f"in use by process {p.pid} on {socket.gethostname()}" in r.stderr, r.stderr[-2000:]
+    finally:
+        p.send_signal(signal.SIGKILL); p.wait()
+    at = read_checkpoint(tmp_path / 'busy' / 'latest.pth')['total_iters']
+    r = train('--checkpoints_dir', tmp_path, '--name', 'busy', '--max_iters', at + 2, '--resume')
+    assert f"left by process {p.pid}" in r.stdout + r.stderr and 'taking the run folder over' in r.stdout + r.stderr
+    assert read_checkpoint(tmp_path / 'busy' / 'latest.pth')['total_iters'] == at + 2
+    assert not (tmp_path / 'busy' / '.lock').exists()                      # released when the run ended
