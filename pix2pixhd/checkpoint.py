@@ -143,10 +143,11 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True    # someone else's process
     return True
 
-def _release(path: Path, pid: int):
-    if os.getpid() != pid: return                                       # a forked child (a DataLoader worker) leaves it
+def _release(path: Path, pid: int, getpid: typing.Callable = os.getpid, loads: typing.Callable = json.loads):
+    "Remove the lock if this process wrote it (bound names: it may run at interpreter exit, after globals are gone)."
+    if getpid() != pid: return                                          # a forked child (a DataLoader worker) leaves it
     try:
-        if json.loads(path.read_text()).get('pid') == pid: path.unlink()
+        if loads(path.read_text()).get('pid') == pid: path.unlink()
     except (OSError, ValueError): pass
 
 class RunLock:
