@@ -28,6 +28,14 @@ def weights(run_dir):
     return ck, {f'{n}.{k}': v for n in ('netG', 'netD') for k, v in ck[n].items()}
 
 
+def wait_for_log(p, log: Path, n: int, timeout: float = 300):
+    "Wait until the run `p` has logged `n` iterations in `log` (or ended, or `timeout` passed)."
+    t0 = time.time()
+    while time.time() - t0 < timeout and p.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= n: return
+        time.sleep(0.005)
+
+
 def assert_same(a, b):
     assert a.keys() == b.keys()
     diff = [k for k in a if not torch.equal(a[k], b[k])]
@@ -47,10 +55,8 @@ def test_sigkill_then_resume_gives_the_same_weights(full_run):
     cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(full_run), '--name', 'cut',
            '--max_iters', '120', '--save_latest_freq', '10']
     p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log, t0 = run / 'loss_log.jsonl', time.time()
-    while time.time() - t0 < 300 and p.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= 25: break
-        time.sleep(0.005)
+    log = run / 'loss_log.jsonl'
+    wait_for_log(p, log, 25)
     p.send_signal(signal.SIGKILL); p.wait()
     assert p.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     killed_at = read_checkpoint(run / 'latest.pth')['total_iters']
@@ -204,10 +210,8 @@ def test_sigterm_mid_run_saves_then_resume_gives_the_same_weights(full_run):
     cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(full_run), '--name', 'term',
            '--max_iters', '120', '--save_latest_freq', '10', '--nThreads', '2']    # loader workers: they get the signal too
     p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    log, t0 = run / 'loss_log.jsonl', time.time()
-    while time.time() - t0 < 300 and p.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= 25: break
-        time.sleep(0.005)
+    log = run / 'loss_log.jsonl'
+    wait_for_log(p, log, 25)
     os.killpg(p.pid, signal.SIGTERM)                                   # as a scheduler does: every process of the job
     out, err = p.communicate(timeout=300)
     assert p.returncode == 75, f"exit status {p.returncode}:\n{err[-2000:]}"
@@ -232,9 +236,7 @@ def test_a_second_run_in_a_busy_folder_is_refused_and_a_dead_runs_lock_taken_ove
     cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(tmp_path), '--name', 'busy',
            '--max_iters', '100000', '--save_latest_freq', '5']
     p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log, t0 = tmp_path / 'busy' / 'loss_log.jsonl', time.time()
-    while time.time() - t0 < 300 and p.poll() is None and not (log.exists() and len(log.read_text().splitlines()) >= 6):
-        time.sleep(0.01)
+    wait_for_log(p, tmp_path / 'busy' / 'loss_log.jsonl', 6)
     try:
         r = train('--checkpoints_dir', tmp_path, '--name', 'busy', '--max_iters', 20, '--resume', check=False)
         assert r.returncode == 2 and f"in use by process {p.pid} on {socket.gethostname()}" in r.stderr, r.stderr[-2000:]
