@@ -280,7 +280,8 @@ class CoarseToFineRow:
 
     def synthesize(self, label: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:   # G1's half-resolution images, upsampled
         if self.phase != 'global': return self.row.synthesize(label, inst)
-        out = self.row.synthesize(label[..., ::2, ::2], inst[..., ::2, ::2])
+        half = half_resolution({'label': label, 'inst': inst})
+        out = self.row.synthesize(half['label'], half['inst'])
         return nn.functional.interpolate(out, size=label.shape[-2:], mode='bilinear', align_corners=False)
 
 ROW_METHODS = {'pix2pix': Pix2PixRow, 'pix2pixhd': Pix2PixHDRow, 'coarse_to_fine': CoarseToFineRow}
