@@ -7,7 +7,7 @@ from pathlib import Path
 root = Path(__file__).resolve().parent.parent
 LIMITS = {'module': 400, 'function': 60, 'class': 150, 'cell': 80}
 ALLOWED = {  # place: (size it may not exceed, why it is over the limit)
-    'cell 12_pix2pixhd:_opt': (97, 'the Options dataclass: one line per option of the reference, grouped; one class, one cell'),
+    'cell 12_pix2pixhd:_opt': (98, 'the Options dataclass: one line per option of the reference, grouped; one class, one cell'),
     'cell 12_pix2pixhd:Pix2PixHD': (85, 'the Pix2PixHD class: one class, one cell'),
     'cell 11_clustering:StyleWidget': (81, 'the StyleWidget class: one class, one cell'),
 }

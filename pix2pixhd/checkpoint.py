@@ -5,40 +5,87 @@
 # %% ../nbs/13_checkpoints.ipynb #6e5a66ab
 from __future__ import annotations
 import typing
-import dataclasses, json, os, random, re, signal, socket, threading, time, weakref
+import dataclasses, hashlib, json, os, random, re, shutil, signal, socket, threading, time, weakref
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
+from .data import DataError
 from .model import Options, Pix2PixHD, check_compatible
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STOPPED_EXIT_STATUS', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
-           'resume_checkpoint', 'resume_checkpoint_path', 'model_checkpoint', 'rng_state', 'set_rng_state',
-           'TrainingInterrupted', 'StopSignals', 'ignore_stop_signals', 'RunLock', 'load_model',
+__all__ = ['CHECKPOINT_FORMAT', 'STOPPED_EXIT_STATUS', 'CheckpointError', 'CheckpointSaveError', 'payload_digest', 'atomic_save',
+           'read_checkpoint', 'find_checkpoint', 'resume_checkpoint', 'resume_checkpoint_path', 'model_checkpoint',
+           'rng_state', 'set_rng_state', 'TrainingInterrupted', 'StopSignals', 'ignore_stop_signals', 'RunLock',
+           'EpochSampler', 'compact_maps', 'SeededItems', 'make_loader', 'LoaderWorkerDied', 'batches', 'load_model',
            'export_inference_checkpoint']
 
 # %% ../nbs/13_checkpoints.ipynb #b65392c1
 CHECKPOINT_FORMAT = 'pix2pixhd-checkpoint-v1'
 
 class CheckpointError(RuntimeError):
-    "A checkpoint file is missing, unreadable or not a pix2pixhd checkpoint; the message names it."
+    "A checkpoint file is missing, unreadable, corrupt or not a pix2pixhd checkpoint; the message names it."
+
+class CheckpointSaveError(CheckpointError):
+    "A checkpoint could not be written (a full disk, a quota, a file-size limit); the one before it is unchanged."
+
+def payload_digest(obj: object) -> tuple[str, int]:
+    "SHA-256 of a checkpoint's payload — every tensor's bytes, dtype and shape, every other value, under its key — but its own 'checksum'; and the tensors' bytes in all."
+    h, nbytes = hashlib.sha256(), 0
+    def walk(x: object, key: str):
+        nonlocal nbytes
+        h.update(key.encode())
+        if torch.is_tensor(x):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"{x.dtype}{tuple(x.shape)}".encode()); h.update(t.view(torch.uint8).numpy()); nbytes += t.nbytes
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                if key or k != 'checksum': walk(v, f"{key}/{k}")
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x): walk(v, f"{key}/{i}")
+        else: h.update(repr(x).encode())
+    walk(obj, '')
+    return h.hexdigest(), nbytes
+
+class _Recorder:
+    "A file for torch.save that keeps the OSError of a failed write (torch itself reports only 'unexpected pos')."
+    def __init__(self, f): self.f, self.error = f, None
+    def write(self, b) -> int:
+        try: return self.f.write(b)
+        except OSError as e: self.error = e; raise
+    def flush(self): self.f.flush()
+
+def _save_failed(path: Path, error: BaseException, nbytes: int) -> CheckpointSaveError:
+    "The message of a failed save: which file, why, the space it needed and had, what is left."
+    try: free = f"{shutil.disk_usage(path.parent).free / 2**20:,.0f} MiB are free there"
+    except OSError: free = "the free space could not be read"
+    why = os.strerror(error.errno) if getattr(error, 'errno', None) else str(error).splitlines()[0][:200]
+    kept = f"the previous checkpoint {path} is unchanged" if path.exists() else "no earlier checkpoint of that name exists"
+    return CheckpointSaveError(f"{path}: the checkpoint could not be written ({why}): it needs about {nbytes / 2**20:,.0f} MiB and "
+                               f"{free}; {kept}. Free some space (or set --checkpoints_dir elsewhere) and run the same command with --resume")
 
 def atomic_save(obj: object, path: str | Path) -> Path:
-    "torch.save `obj` to `path` via a temporary file in the same folder, fsync'd and renamed; the old file becomes *.prev.pth."
+    "torch.save `obj` (a dict with its payload's 'checksum' added) to `path` via a temporary file in the same folder, fsync'd and renamed; the old file becomes *.prev.pth. A failed write raises CheckpointSaveError and changes nothing."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    nbytes = 0
+    if isinstance(obj, dict): digest, nbytes = payload_digest(obj); obj = {**obj, 'checksum': digest}
+    tmp, out = path.with_name(f'.{path.name}.{os.getpid()}.tmp'), _Recorder(None)
     try:
         with open(tmp, 'wb') as f:
-            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
+            out.f = f; torch.save(obj, out); f.flush(); os.fsync(f.fileno())
         if path.exists(): os.replace(path, path.with_suffix('.prev.pth'))
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and out.error is None: raise
+        raise _save_failed(path, out.error or e, nbytes) from None
     finally:
         if tmp.exists(): tmp.unlink()
     return path
 
+# %% ../nbs/13_checkpoints.ipynb #9ba5b659
 def read_checkpoint(path: str | Path) -> dict:
-    "Load a checkpoint written by the trainer (weights_only), or raise CheckpointError naming the file and the problem."
+    "Load a checkpoint written by the trainer (weights_only) and verify its checksum, or raise CheckpointError naming the file and the problem."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"{path}: checkpoint not found")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
@@ -48,6 +95,8 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a pix2pixhd training checkpoint (for the reference's net_G.pth files use "
                               f"pix2pixhd.generator.load_checkpoint)")
+    if 'checksum' in ck and payload_digest(ck)[0] != ck['checksum']:       # (files written before checksums have none)
+        raise CheckpointError(f"{path}: is corrupt: its contents no longer match the checksum written with them")
     return ck
 
 def find_checkpoint(src: str | Path) -> Path:
@@ -109,7 +158,7 @@ class TrainingInterrupted(RuntimeError):
 class StopSignals:
     "While active: the first SIGTERM or SIGINT is recorded (`received`: its name) for the loop to act on; a second exits at once."
     def __init__(self, signals: typing.Sequence[int] = (signal.SIGTERM, signal.SIGINT)):
-        self.signals, self.received, self._old = tuple(signals), None, {}
+        self.signals, self.received, self.fault, self._old = tuple(signals), None, None, {}
 
     def _handle(self, signum: int, frame: object):
         if self.received is not None: os._exit(128 + signum)          # asked twice: stop now, as the default would
@@ -124,13 +173,13 @@ class StopSignals:
         for s, h in self._old.items(): signal.signal(s, h)
         self._old = {}
 
-    def requested(self, dist_info: object | None = None) -> bool:
-        "Whether a signal came, to this process or (under torchrun, `dist_info.enabled`) to any rank: all ranks agree."
-        flag = self.received is not None
+    def requested(self, dist_info: object | None = None) -> int:
+        "0: go on; 1: a signal came; 2: a fault was recorded (`fault`: what) — in this process or (under torchrun, `dist_info.enabled`) in any rank: all ranks agree."
+        code = 2 if self.fault else int(self.received is not None)
         if dist_info is not None and getattr(dist_info, 'enabled', False):
-            t = torch.tensor([float(flag)], device=dist_info.device)
-            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX); flag = bool(t.item())
-        return flag
+            t = torch.tensor([float(code)], device=dist_info.device)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX); code = int(t.item())
+        return code
 
 def ignore_stop_signals(worker_id: int = 0):
     "A DataLoader's `worker_init_fn`: a job's SIGTERM reaches every process of the group; the workers leave it to the trainer, which stops cleanly and ends them."
@@ -176,6 +225,83 @@ class RunLock:
         self._finalizer = weakref.finalize(self, _release, self.path, me['pid'])   # on collection, and at exit
 
     def release(self): self._finalizer()
+
+# %% ../nbs/13_checkpoints.ipynb #202f583d
+class EpochSampler(Sampler):
+    "DistributedSampler's order for one epoch and rank, as (epoch, index) pairs, full batches only, skipping `skip_batches`; `set_epoch` moves it on."
+    def __init__(self, n: int, batch_size: int, epoch: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 skip_batches: int = 0, shuffle: bool = True):
+        self.base = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
+        self.batch_size, self.batches_per_epoch = batch_size, len(self.base) // batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"{n} items are fewer than batchSize={batch_size} × {world_size} process(es): nothing to train on")
+        self.set_epoch(epoch, skip_batches)
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0):
+        "The order of `epoch`, after its first `skip_batches` batches (a resumed epoch)."
+        self.base.set_epoch(epoch)
+        self.epoch, self.order = epoch, list(self.base)[skip_batches * self.batch_size:self.batches_per_epoch * self.batch_size]
+
+    def __len__(self): return len(self.order)
+    def __iter__(self): return ((self.epoch, i) for i in self.order)
+
+def compact_maps(item: dict) -> dict:
+    "`item` with its integer maps in the smallest type that holds them: label uint8 (ids 0..255), inst int32; the model widens them on its device."
+    out = dict(item)
+    for k, dtype in (('label', torch.uint8), ('inst', torch.int32)):
+        v = item.get(k)
+        if v is None or v.is_floating_point() or v.dtype == dtype or not v.numel(): continue
+        lo, hi = torch.aminmax(v)
+        if torch.iinfo(dtype).min <= lo and hi <= torch.iinfo(dtype).max: out[k] = v.to(dtype)
+    return out
+
+class SeededItems(Dataset):
+    "Item `(epoch, i)` of `ds`, loaded with torch's RNG seeded from (seed, epoch, i): augmentation that survives resume; maps compacted. An item whose files cannot be read (DataError) is replaced by the next readable one, and named in the item's 'bad_files'."
+    def __init__(self, ds: Dataset, seed: int = 0, max_bad: int = 16): self.ds, self.seed, self.max_bad = ds, seed, max_bad
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, key):
+        epoch, i = key
+        bad = []
+        for j in range(i, i + self.max_bad):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(hash((self.seed, epoch, i)) & 0x7FFF_FFFF)
+                try: item = self.ds[j % len(self.ds)]; break
+                except DataError as e: bad.append(str(e))
+        else: raise DataError(f"{self.max_bad} items in a row, from item {i} on, cannot be read; the first: {bad[0]}")
+        return {**compact_maps({k: v for k, v in item.items() if k != 'style'}), 'bad_files': '\n'.join(bad)}
+
+def make_loader(ds: Dataset, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1, workers: int = 0,
+                for_gpu: bool = False) -> DataLoader:
+    "The run's one DataLoader: `loader.sampler.set_epoch(e, skip)` before each epoch; workers kept between epochs; pinned memory and 4 batches in flight per worker for a GPU."
+    return DataLoader(SeededItems(ds, seed), batch_size=batch_size, sampler=EpochSampler(len(ds), batch_size, 0, seed, rank, world_size),
+                      num_workers=workers, drop_last=True, pin_memory=for_gpu, persistent_workers=workers > 0,
+                      worker_init_fn=ignore_stop_signals if workers > 0 else None,   # SIGTERM is the trainer's to handle
+                      prefetch_factor=(4 if for_gpu else 2) if workers > 0 else None)
+
+class LoaderWorkerDied(RuntimeError):
+    "A DataLoader worker process died (the out-of-memory killer, most often); the message says so and what to change."
+
+def _worker_deaths(it: object, error: Exception) -> str:
+    "Which of a loader iterator's workers ended, and how (else torch's own words)."
+    dead = [(w.pid, w.exitcode) for w in getattr(it, '_workers', []) if w.exitcode is not None]
+    how = [f"pid {pid} " + (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}") for pid, code in dead]
+    return ', '.join(how) or str(error).splitlines()[0]
+
+def batches(loader: DataLoader) -> typing.Iterator[dict]:
+    "The batches of `loader`; a worker's death is reported between batches (not wherever torch's SIGCHLD handler would raise: mid-step) as LoaderWorkerDied, which says what to do."
+    it, quiet = iter(loader), loader.num_workers > 0 and hasattr(signal, 'SIGCHLD') and threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGCHLD, signal.SIG_DFL) if quiet else None   # the loader's own check finds the death within 5 s
+    try:
+        while True:
+            try: batch = next(it)
+            except StopIteration: return
+            except RuntimeError as e:
+                if not str(e).startswith('DataLoader worker'): raise
+                raise LoaderWorkerDied(f"a data-loading process died ({_worker_deaths(it, e)}); one killed with SIGKILL was most likely "
+                                       f"ended by the out-of-memory killer: lower --nThreads or --batchSize, or give the job more memory") from None
+            yield batch
+    finally:
+        if old is not None: signal.signal(signal.SIGCHLD, old)
 
 # %% ../nbs/13_checkpoints.ipynb #84191e4f
 def load_model(checkpoint: str | Path, device: str | torch.device = 'cpu', is_train: bool = False, ema: bool = True, **overrides) -> Pix2PixHD:

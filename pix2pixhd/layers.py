@@ -206,8 +206,10 @@ def init_distributed(device: str | None = None) -> DistInfo:
                          f"its LOCAL_RANK; pass --device cuda or leave --device out")
     dev = pick_device(device, local)
     if dev.type == 'cuda': torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', rank=rank, world_size=world)
+    if world > 1 and not dist.is_initialized():   # torchrun's store outlives a restart: each attempt gets keys of its own
+        store, rank, world = next(dist.rendezvous('env://', rank, world))
+        store = dist.PrefixStore(f"pix2pixhd/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}", store)
+        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', store=store, rank=rank, world_size=world)
     return DistInfo(rank, world, local, dev)
 
 # %% ../nbs/03_layers.ipynb #fba7f567

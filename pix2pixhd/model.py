@@ -54,6 +54,7 @@ class Options:
     toy_n: int = _opt(200, 'data', "ToyStreets training scenes (dataset_mode='toy'); height = loadSize // 2")
     batchSize: int = _opt(1, 'data')
     nThreads: int = _opt(2, 'data', 'DataLoader workers')
+    skip_bad_files: bool = _opt(False, 'data', 'leave out files that cannot be read (logged, counted at the end) instead of stopping')
     netG: str = _opt('global', 'generator', "'global' (G1) or 'local' (G1 + local enhancers)")
     ngf: int = _opt(64, 'generator')
     n_downsample_global: int = _opt(4, 'generator')

@@ -9,7 +9,7 @@ import json, os, sys, time
 from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, Dataset, Sampler, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from .data import (ToyStreets, PairedFolderDataset, CityscapesDataset, AlignedDataset, PairedTransform, first_image_size,
                             colorize, tensor_to_image, image_grid, dataset_palette)
 from .enhancer import LocalEnhancer
@@ -19,16 +19,17 @@ from .model import (Options, Pix2PixHD, train_step, NonFiniteLoss, check_compati
                              size_divisor)
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, read_checkpoint, find_checkpoint,
                                   resume_checkpoint, resume_checkpoint_path, model_checkpoint, load_model, rng_state, set_rng_state,
-                                  StopSignals, TrainingInterrupted, ignore_stop_signals, RunLock)
+                                  StopSignals, TrainingInterrupted, RunLock, CheckpointSaveError, EpochSampler, compact_maps,
+                                  SeededItems, make_loader, batches, LoaderWorkerDied)
 _all_ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-         'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed']   # re-exported: they lived here first
+         'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo', 'init_distributed',
+         'EpochSampler', 'compact_maps', 'SeededItems', 'make_loader']   # re-exported: they lived here first
 
 # %% auto #0
-__all__ = ['make_transform', 'make_dataset', 'resize_note', 'EpochSampler', 'compact_maps', 'SeededItems', 'make_loader',
-           'set_lr', 'freeze_global', 'load_pretrain', 'TrainingStopped', 'Trainer', 'CHECKPOINT_FORMAT',
-           'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint', 'resume_checkpoint',
-           'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision', 'autocast_for', 'DistInfo',
-           'init_distributed']
+__all__ = ['make_transform', 'make_dataset', 'resize_note', 'set_lr', 'freeze_global', 'load_pretrain', 'TrainingStopped',
+           'Trainer', 'CHECKPOINT_FORMAT', 'CheckpointError', 'atomic_save', 'read_checkpoint', 'find_checkpoint',
+           'resume_checkpoint', 'resume_checkpoint_path', 'load_model', 'lr_factor', 'resolve_precision',
+           'autocast_for', 'DistInfo', 'init_distributed', 'EpochSampler', 'compact_maps', 'SeededItems', 'make_loader']
 
 # %% ../nbs/14_training.ipynb #77b437c6
 def make_transform(opt: Options, train: bool = True) -> PairedTransform:
@@ -70,54 +71,6 @@ def resize_note(opt: Options, ds: Dataset) -> str | None:
     if (H, W) != (h, w) and opt.resize_or_crop == 'none':
         return f"{name} is {w}×{h}, not a multiple of {tf.divisor} (size_divisor): items are resized to {W}×{H}"
     return None
-
-# %% ../nbs/14_training.ipynb #202f583d
-class EpochSampler(Sampler):
-    "DistributedSampler's order for one epoch and rank, as (epoch, index) pairs, full batches only, skipping `skip_batches`; `set_epoch` moves it on."
-    def __init__(self, n: int, batch_size: int, epoch: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 skip_batches: int = 0, shuffle: bool = True):
-        self.base = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
-        self.batch_size, self.batches_per_epoch = batch_size, len(self.base) // batch_size
-        if self.batches_per_epoch == 0:
-            raise ValueError(f"{n} items are fewer than batchSize={batch_size} × {world_size} process(es): nothing to train on")
-        self.set_epoch(epoch, skip_batches)
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0):
-        "The order of `epoch`, after its first `skip_batches` batches (a resumed epoch)."
-        self.base.set_epoch(epoch)
-        self.epoch, self.order = epoch, list(self.base)[skip_batches * self.batch_size:self.batches_per_epoch * self.batch_size]
-
-    def __len__(self): return len(self.order)
-    def __iter__(self): return ((self.epoch, i) for i in self.order)
-
-def compact_maps(item: dict) -> dict:
-    "`item` with its integer maps in the smallest type that holds them: label uint8 (ids 0..255), inst int32; the model widens them on its device."
-    out = dict(item)
-    for k, dtype in (('label', torch.uint8), ('inst', torch.int32)):
-        v = item.get(k)
-        if v is None or v.is_floating_point() or v.dtype == dtype or not v.numel(): continue
-        lo, hi = torch.aminmax(v)
-        if torch.iinfo(dtype).min <= lo and hi <= torch.iinfo(dtype).max: out[k] = v.to(dtype)
-    return out
-
-class SeededItems(Dataset):
-    "Item `(epoch, i)` of `ds`, loaded with torch's RNG seeded from (seed, epoch, i): augmentation that survives resume; maps compacted."
-    def __init__(self, ds: Dataset, seed: int = 0): self.ds, self.seed = ds, seed
-    def __len__(self): return len(self.ds)
-    def __getitem__(self, key):
-        epoch, i = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, epoch, i)) & 0x7FFF_FFFF)
-            item = self.ds[i]
-        return compact_maps({k: v for k, v in item.items() if k != 'style'})
-
-def make_loader(ds: Dataset, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1, workers: int = 0,
-                for_gpu: bool = False) -> DataLoader:
-    "The run's one DataLoader: `loader.sampler.set_epoch(e, skip)` before each epoch; workers kept between epochs; pinned memory and 4 batches in flight per worker for a GPU."
-    return DataLoader(SeededItems(ds, seed), batch_size=batch_size, sampler=EpochSampler(len(ds), batch_size, 0, seed, rank, world_size),
-                      num_workers=workers, drop_last=True, pin_memory=for_gpu, persistent_workers=workers > 0,
-                      worker_init_fn=ignore_stop_signals if workers > 0 else None,   # SIGTERM is the trainer's to handle
-                      prefetch_factor=(4 if for_gpu else 2) if workers > 0 else None)
 
 # %% ../nbs/14_training.ipynb #f48c7a56
 def set_lr(optimizers: typing.Iterable[torch.optim.Optimizer], lr: float):
@@ -188,12 +141,17 @@ class _Checkpointing:
         self.log(f"resumed from {ck['path']}: epoch {self.epoch + 1}, iteration {self.total_iters}")
 
     def save(self, name: str = 'latest.pth') -> Path | None:
-        "Write a checkpoint of the current state into the run folder (rank 0 only; latest.pth once per iteration)."
-        if not self.dist.is_main: return None
-        if name == 'latest.pth' and getattr(self, '_saved_at', None) == self.total_iters: return self.last_checkpoint
-        path = atomic_save(self.state_dict(), self.run_dir / name)
-        if name == 'latest.pth': self.last_checkpoint, self._saved_at = path, self.total_iters
-        return path
+        "Write a checkpoint of the current state into the run folder (rank 0; latest.pth once per iteration). A failed write stops every rank."
+        path, failed = None, None
+        if self.dist.is_main and not (name == 'latest.pth' and getattr(self, '_saved_at', None) == self.total_iters):
+            try: path = atomic_save(self.state_dict(), self.run_dir / name)
+            except CheckpointSaveError as e: failed = str(e)
+            if name == 'latest.pth' and path: self.last_checkpoint, self._saved_at = path, self.total_iters
+        if self.dist.enabled:                                      # the others learn whether it worked: none goes on alone
+            t = torch.tensor([float(failed is not None)], device=self.device); torch.distributed.broadcast(t, 0)
+            if t.item() and not failed: failed = "process 0 could not write the checkpoint (its log says why)"
+        if failed: raise TrainingStopped(f"after iteration {self.total_iters}: {failed}")
+        return path or (self.last_checkpoint if self.dist.is_main else None)
 
 
 # %% ../nbs/14_training.ipynb #50af3265
@@ -208,8 +166,11 @@ class _Loop:
         try:
             with StopSignals() as self._stop:   # SIGTERM / SIGINT: stop after this iteration, with a checkpoint (notebook 13)
                 while self.epoch < n_epochs and not self._reached_max_iters():
-                    if self.train_epoch(n_epochs): break
+                    try:
+                        if self.train_epoch(n_epochs): break
+                    except LoaderWorkerDied as e: self._stop_on_fault(str(e))
                     self.end_epoch()
+            if self.skipped_files: self._log(f"{self._rank_tag()}{len(self.skipped_files)} unreadable file(s) left out (--skip_bad_files)")
             return self
         finally:
             self._close_bar(); self._dl = None                  # (its workers end with it)
@@ -224,25 +185,19 @@ class _Loop:
         dl = self.loader(self.epoch, self.epoch_iter)
         self._open_bar(dl.sampler.batches_per_epoch, n_epochs)
         t0 = time.perf_counter()
-        for batch in dl:
+        for batch in batches(dl):                               # (a worker's death: between two iterations)
             data_s = time.perf_counter() - t0                  # waiting for the loader: ~0 while it keeps up
+            if bad := [m for s in batch.pop('bad_files', ()) for m in s.split('\n') if m]: self._met_bad_files(bad)
             losses, fake = self.step(batch)
             self.epoch_iter += 1; self.total_iters += 1
             if self.dist.is_main: self.record(losses, time.perf_counter() - t0, batch, data_s)
             if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
             if self._reached_max_iters():
                 self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
-            if self._stop.requested(self.dist): self._stop_on_signal()
+            if code := self._stop.requested(self.dist): self._stop_on_signal(code)
             t0 = time.perf_counter()
         self._close_bar()
         return False
-
-    def _stop_on_signal(self):
-        "Save (rank 0; the others wait for it) and stop, saying how to go on."
-        self.save()
-        if self.dist.enabled: torch.distributed.barrier()
-        raise TrainingInterrupted(f"{self._stop.received or 'another rank was signalled'}: stopped after iteration {self.total_iters} "
-                                  f"(epoch {self.epoch + 1}) with checkpoint {self.run_dir / 'latest.pth'}; run the same command with --resume to go on")
 
     def step(self, batch: dict) -> tuple[dict, torch.Tensor]:
         "One iteration (`model.train_step`, then the weight average); a non-finite loss stops training, naming the checkpoint to resume from."
@@ -262,10 +217,48 @@ class _Loop:
         self.save()
         if self.opt.save_epoch_freq and self.epoch % self.opt.save_epoch_freq == 0: self.save(f'epoch_{self.epoch}.pth')
 
+    def loader(self, epoch: int, skip_batches: int = 0) -> DataLoader:
+        "The run's DataLoader (built once: its workers live from epoch to epoch), set to `epoch` after `skip_batches` batches."
+        if self._dl is None: self._dl = make_loader(self.dataset, self.opt.batchSize, self.opt.seed, self.dist.rank, self.dist.world_size,
+                                                    self.opt.nThreads, for_gpu=self.device.type == 'cuda')
+        self._dl.sampler.set_epoch(epoch, skip_batches)
+        return self._dl
+
+
+# %% ../nbs/14_training.ipynb #fdc4f710
+class _Faults:
+    "How `Trainer` stops when something goes wrong mid-run: a signal, a bad data file, a dead loader worker (notebook 13)."
+    def _stop_on_signal(self, code: int = 1):
+        "Save (rank 0; the others wait for it) and stop, saying how to go on: after a signal (code 1) or a fault (2)."
+        self.save()
+        if self.dist.enabled: torch.distributed.barrier()
+        if code == 2: self._stop_on_fault(self._stop.fault or "another process stopped on a fault (its log says which)")
+        raise TrainingInterrupted(f"{self._stop.received or 'another rank was signalled'}: stopped after iteration {self.total_iters} "
+                                  f"(epoch {self.epoch + 1}) with checkpoint {self.run_dir / 'latest.pth'}; run the same command with --resume to go on")
+
+    def _stop_on_fault(self, problem: str):
+        "Stop on a fault between iterations, the finished ones saved where every rank can take part (else the last checkpoint stays)."
+        if not self.dist.enabled: self.save()
+        kept = self.last_checkpoint or resume_checkpoint_path(self.run_dir)
+        raise TrainingStopped(f"{problem}. Stopped after iteration {self.total_iters} (epoch {self.epoch + 1}); checkpoint: "
+                              f"{kept or 'none yet'} — once that is dealt with, run the same command with --resume")
+
+    def _met_bad_files(self, problems: list[str]):
+        "Unreadable files behind this batch (each replaced by the next readable item): left out with --skip_bad_files, else the run stops after this iteration."
+        new = [m for m in problems if m not in self.skipped_files]
+        if not self.opt.skip_bad_files:
+            self._stop.fault = f"{problems[0]} (met in epoch {self.epoch + 1}; to leave such files out, add --skip_bad_files)"; return
+        self.skipped_files.update(new)
+        for m in new: self._log(f"warning: {self._rank_tag()}left out {m}")
+
+    def _rank_tag(self) -> str: return f"process {self.dist.rank}: " if self.dist.enabled else ""
 
 # %% ../nbs/14_training.ipynb #b4279f44
 class _Logging:
     "What `Trainer` reports after each iteration (rank 0): loss_log.jsonl, the progress bar, TensorBoard, lines, sample grids."
+    def log(self, msg: str):
+        if self.dist.is_main: self._log(msg)
+
     def record(self, losses: dict, secs: float, batch: dict, data_s: float = 0.0):
         "Log one iteration's losses, time and wait for data; print every `print_freq`, save a sample grid every `display_freq` iterations."
         opt, self._waited = self.opt, (self._waited[0] + data_s, self._waited[1] + secs)
@@ -313,13 +306,15 @@ class _Logging:
 
 
 # %% ../nbs/14_training.ipynb #03621f74
-class Trainer(_Checkpointing, _Loop, _Logging):
+class Trainer(_Checkpointing, _Loop, _Faults, _Logging):
     "A pix2pixHD run: data, model, optimizers, schedule, checkpoints and logs for `opt` (see `fit`)."
     def __init__(self, opt: Options, resume: bool = False, device: str | None = None, progress: bool = True, log: typing.Callable[[str], None] = print):
         self.dist = init_distributed(device)
         self.progress, self._log = progress and self.dist.is_main, log
         self.run_dir = Path(opt.checkpoints_dir) / opt.name
         self._lock = RunLock(self.run_dir, self.log) if self.dist.is_main else None   # one process per run folder (notebook 13)
+        if (restart := int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))) and not resume:   # torchrun --max-restarts
+            resume = True; self.log(f"restart {restart} by torchrun: resuming from the newest checkpoint")
         ck = None
         if resume:
             ck = resume_checkpoint(self.run_dir, log=self.log)
@@ -353,14 +348,12 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             self.log(f"started from {opt.load_pretrain}: {sum(map(len, left.values()))} tensors left to train from scratch")
             if opt.ema_decay: self.model.netG_ema.load_state_dict(self.model.netG.state_dict())
         self._frozen, self._waited, self._dl = None, (0.0, 0.0), None   # _waited: (s waiting for data, s in all) since the last printed line
+        self.skipped_files = set()                                         # unreadable files left out (--skip_bad_files)
         self.writer = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / 'opt.json').write_text(json.dumps(opt.to_dict(), indent=1))
             if opt.tf_log: self.writer = _tensorboard_writer(self.run_dir / 'tensorboard')
-
-    def log(self, msg: str):
-        if self.dist.is_main: self._log(msg)
 
     def _wrap(self):
         "(Re)build the DDP / compiled wrappers the model calls (after every change of which parameters train)."
@@ -385,14 +378,6 @@ class Trainer(_Checkpointing, _Loop, _Logging):
             if self._frozen is not None: self.log(f"epoch {epoch + 1}: {'freezing' if frozen else 'unfreezing'} the global generator")
             self._frozen = frozen
             self._wrap()
-
-    def loader(self, epoch: int, skip_batches: int = 0) -> DataLoader:
-        "The run's DataLoader (built once: its workers live from epoch to epoch), set to `epoch` after `skip_batches` batches."
-        if self._dl is None: self._dl = make_loader(self.dataset, self.opt.batchSize, self.opt.seed, self.dist.rank, self.dist.world_size,
-                                                    self.opt.nThreads, for_gpu=self.device.type == 'cuda')
-        self._dl.sampler.set_epoch(epoch, skip_batches)
-        return self._dl
-
 
 # %% ../nbs/14_training.ipynb #7f8ee0c5
 if __name__ == '__main__' and '__file__' in globals():   # python -m / torchrun, not a kernel

@@ -36,6 +36,12 @@ def wait_for_log(p, log: Path, n: int, timeout: float = 300):
         time.sleep(0.005)
 
 
+def report(fault: str, injected: str, did: str, lost: int | None, exact: bool | None):
+    "One row of the fault table in notebook 14, appended to the file FAULT_REPORT names (if set): what this test saw, after its assertions held."
+    if path := os.environ.get('FAULT_REPORT'):
+        with open(path, 'a') as f: f.write(json.dumps(dict(fault=fault, injected=injected, did=did, lost=lost, exact=exact)) + '\n')
+
+
 def assert_same(a, b):
     assert a.keys() == b.keys()
     diff = [k for k in a if not torch.equal(a[k], b[k])]
@@ -59,6 +65,7 @@ def test_sigkill_then_resume_gives_the_same_weights(full_run):
     wait_for_log(p, log, 25)
     p.send_signal(signal.SIGKILL); p.wait()
     assert p.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    logged = len(log.read_text().splitlines())
     killed_at = read_checkpoint(run / 'latest.pth')['total_iters']
     assert 0 < killed_at < 120
     r = train('--checkpoints_dir', full_run, '--name', 'cut', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
@@ -68,24 +75,42 @@ def test_sigkill_then_resume_gives_the_same_weights(full_run):
     assert_same(weights(full_run / 'full')[1], w)
     its = [json.loads(l)['iter'] for l in (run / 'loss_log.jsonl').read_text().splitlines()]
     assert its[-1] == 120 and set(range(1, 121)) <= set(its)   # iterations after the checkpoint are logged twice
+    report('killed outright', 'SIGKILL to the trainer after 25 logged iterations', 'died at once (nothing can run); '
+           '--resume went on from the last periodic checkpoint', logged - killed_at, True)
 
 
-def test_truncated_checkpoint_falls_back_to_the_previous_one(full_run, tmp_path):
-    run = tmp_path / 'trunc'
-    train('--checkpoints_dir', tmp_path, '--name', 'trunc', '--max_iters', 110, '--save_latest_freq', 10)
+def flip_one_bit(path: Path):
+    "Flip the lowest bit of a weight of G's first layer inside the file, as a failing disk would."
+    ck = torch.load(path, weights_only=True)
+    w = next(iter(ck['netG'].values())).reshape(-1)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(w[:4].numpy().tobytes())
+    assert at > 0
+    raw[at] ^= 1; path.write_bytes(raw)
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'bit flipped'])
+def test_a_damaged_checkpoint_falls_back_to_the_previous_one(full_run, tmp_path, damage):
+    run = tmp_path / 'damaged'
+    train('--checkpoints_dir', tmp_path, '--name', 'damaged', '--max_iters', 110, '--save_latest_freq', 10)
     latest = run / 'latest.pth'
     prev_at = read_checkpoint(run / 'latest.prev.pth')['total_iters']
     assert prev_at < 110
-    latest.write_bytes(latest.read_bytes()[:latest.stat().st_size // 2])   # a disk that filled up mid-write
-    with pytest.raises(CheckpointError, match="may be truncated"): read_checkpoint(latest)
-    r = train('--checkpoints_dir', tmp_path, '--name', 'trunc', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
+    if damage == 'truncated': latest.write_bytes(latest.read_bytes()[:latest.stat().st_size // 2])   # a disk that filled up mid-write
+    else: flip_one_bit(latest)
+    said = 'may be truncated' if damage == 'truncated' else 'no longer match the checksum'
+    with pytest.raises(CheckpointError, match=said): read_checkpoint(latest)
+    r = train('--checkpoints_dir', tmp_path, '--name', 'damaged', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
     out = r.stdout + r.stderr
-    assert 'latest.pth: cannot be read' in out and 'latest.prev.pth' in out and f'iteration {prev_at}' in out
+    assert f'latest.pth: {"cannot be read" if damage == "truncated" else "is corrupt"}' in out, out[-2000:]
+    assert 'latest.prev.pth' in out and f'iteration {prev_at}' in out
     assert_same(weights(full_run / 'full')[1], weights(run)[1])
+    report(f'latest.pth {damage}', 'cut to half its size' if damage == 'truncated' else 'one bit of one weight of G flipped in the file',
+           f'--resume named it ({said.replace("no longer match", "contents no longer match")}) and used latest.prev.pth', 110 - prev_at, True)
 
 
-def test_two_process_ddp_on_gloo_keeps_ranks_identical(tmp_path):
-    r0, r1 = ddp_run(tmp_path, 'plain')
+def test_two_process_ddp_on_gloo_keeps_ranks_identical(ddp_plain):
+    tmp_path, (r0, r1) = ddp_plain
     assert r0['world_size'] == r1['world_size'] == 2 and r0['ddp'] == ['D', 'G']
     assert not set(r0['seen']) & set(r1['seen']) and len(r0['seen']) == len(r1['seen']) == 8   # disjoint shards
     assert_same(r0['state'], r1['state'])
@@ -98,12 +123,22 @@ def test_two_process_ddp_on_gloo_keeps_ranks_identical(tmp_path):
     assert_same({k: v for k, v in ck['netG'].items()}, {k[5:]: v for k, v in r0['state'].items() if k.startswith('netG.')})
 
 
-def ddp_run(tmp_path, mode: str, timeout: int = 600):
-    worker = Path(__file__).with_name('ddp_worker.py')
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(worker),
-                        str(tmp_path), mode], capture_output=True, text=True, env=ENV, timeout=timeout)
+WORKER = Path(__file__).with_name('ddp_worker.py')
+
+
+def ddp_run(tmp_path, mode: str, timeout: int = 600, launcher=('--standalone', '--nproc_per_node=2')):
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', *launcher, str(WORKER), str(tmp_path), mode],
+                       capture_output=True, text=True, env=ENV, timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
+    ddp_run.output = r.stdout + r.stderr
     return [torch.load(tmp_path / f'rank{i}.pt', weights_only=True) for i in (0, 1)]
+
+
+@pytest.fixture(scope='module')
+def ddp_plain(tmp_path_factory):
+    "An uninterrupted 2-process run of 6 iterations (checkpoints at 3 and 6): what the runs with faults must end with."
+    root = tmp_path_factory.mktemp('ddp_plain')
+    return root, ddp_run(root, 'plain')
 
 
 def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
@@ -122,6 +157,8 @@ def test_sigterm_on_one_rank_stops_every_rank_after_the_same_iteration(tmp_path)
     assert stopped[0].startswith('4 another rank was signalled: stopped after iteration 4'), stopped
     assert stopped[1].startswith('4 SIGTERM: stopped after iteration 4'), stopped
     assert read_checkpoint(tmp_path / 'ddp' / 'latest.pth')['total_iters'] == 4
+    report('one rank preempted', 'SIGTERM to rank 1 only, in iteration 4 (torchrun, 2 processes)',
+           'both ranks finished iteration 4; rank 0 saved; both stopped', 0, None)
 
 
 def test_ddp_with_batch_norm_keeps_the_ranks_statistics_equal(tmp_path):
@@ -221,6 +258,8 @@ def test_sigterm_mid_run_saves_then_resume_gives_the_same_weights(full_run):
     r = train('--checkpoints_dir', full_run, '--name', 'term', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
     assert f"iteration {at}" in r.stdout + r.stderr
     assert_same(weights(full_run / 'full')[1], weights(run)[1])
+    report('preempted (SIGTERM)', 'SIGTERM to every process of the job (trainer, 2 loader workers) after 25 iterations',
+           'finished its iteration, saved, said how to resume, exit status 75', 0, True)
 
 
 def test_a_second_signal_exits_at_once():
@@ -247,3 +286,118 @@ def test_a_second_run_in_a_busy_folder_is_refused_and_a_dead_runs_lock_taken_ove
     assert f"left by process {p.pid}" in r.stdout + r.stderr and 'taking the run folder over' in r.stdout + r.stderr
     assert read_checkpoint(tmp_path / 'busy' / 'latest.pth')['total_iters'] == at + 2
     assert not (tmp_path / 'busy' / '.lock').exists()                      # released when the run ended
+    report('two runs, one folder', 'a second pix2pixhd_train --resume on a folder in use; then the first SIGKILLed',
+           'refused, naming pid and host (exit status 2); the dead run\'s lock was taken over with a warning', None, None)
+
+
+# --- What clusters do to runs: full disks, bad files, dying workers and ranks, several nodes -----------------------
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_stops_cleanly(full_run, tmp_path):
+    "The OS refuses to grow files past half a checkpoint (RLIMIT_FSIZE: EFBIG, as ENOSPC would): the save at the end of epoch 2 (iteration 16) fails."
+    import resource
+    args = ('--checkpoints_dir', tmp_path, '--name', 'disk', '--max_iters', 120, '--save_latest_freq', 10)
+    train(*args[:-4], '--max_iters', 10, '--save_latest_freq', 10)
+    latest = tmp_path / 'disk' / 'latest.pth'
+    limit = latest.stat().st_size // 2
+    r = subprocess.run([sys.executable, '-m', 'pix2pixhd.train', *TINY, *map(str, args), '--resume'], capture_output=True,
+                       text=True, env=ENV, timeout=600, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert r.returncode == 2, f"exit status {r.returncode}:\n{r.stderr[-2000:]}"
+    assert f"after iteration 16: {latest}: the checkpoint could not be written (File too large)" in r.stderr, r.stderr[-2000:]
+    assert 'it needs about' in r.stderr and 'MiB are free there' in r.stderr and f'the previous checkpoint {latest} is unchanged' in r.stderr
+    assert read_checkpoint(latest)['total_iters'] == 10                      # intact, and nothing half-written beside it
+    assert sorted(f.name for f in latest.parent.glob('*.pth*')) == ['latest.prev.pth', 'latest.pth']
+    assert not list(latest.parent.glob('.*.tmp'))
+    logged = [json.loads(l)['iter'] for l in (tmp_path / 'disk' / 'loss_log.jsonl').read_text().splitlines()]
+    train(*args, '--resume')                                                 # space again: on from iteration 10
+    assert_same(weights(full_run / 'full')[1], weights(tmp_path / 'disk')[1])
+    report('disk full', 'RLIMIT_FSIZE at half a checkpoint: the OS refuses the write (EFBIG, as ENOSPC)',
+           'the save at iteration 16 failed: path, reason, MiB needed and free; exit status 2; latest.pth (iteration 10) intact',
+           logged[-1] - 10, True)
+
+
+def test_a_bad_file_mid_epoch_stops_naming_it_and_skip_bad_files_leaves_it_out(tmp_path):
+    data = write_toystreets(tmp_path / 'data', n_train=16, n_val=0, size=(32, 64))
+    bad = data / 'train_img' / '000009.png'
+    bad.write_bytes(bad.read_bytes()[:60])                                   # the header survives: start-up checks pass
+    args = ('--checkpoints_dir', tmp_path, '--name', 'bad', '--dataset_mode', 'folder', '--dataroot', data,
+            '--max_iters', 20, '--save_latest_freq', 100)
+    r = train(*args, check=False)
+    assert r.returncode == 2, f"exit status {r.returncode}:\n{r.stderr[-2000:]}"
+    at = read_checkpoint(tmp_path / 'bad' / 'latest.pth')['total_iters']
+    assert 0 < at <= 8 and at == len((tmp_path / 'bad' / 'loss_log.jsonl').read_text().splitlines())   # nothing lost
+    assert f"{bad}: cannot read image" in r.stderr and f"Stopped after iteration {at} (epoch 1)" in r.stderr, r.stderr[-2000:]
+    assert '--skip_bad_files' in r.stderr and '--resume' in r.stderr
+    r = train(*args, '--resume', '--skip_bad_files')
+    out = r.stdout + r.stderr
+    assert out.count(f"left out {bad}: cannot read image") == 1 and '1 unreadable file(s) left out' in out, out[-2000:]
+    assert read_checkpoint(tmp_path / 'bad' / 'latest.pth')['total_iters'] == 20
+    report('bad file mid-epoch', 'a training photo cut to 60 bytes (header intact: start-up checks pass)',
+           f'stopped after iteration {at}, naming the file, exit status 2; with --skip_bad_files: left out, 1 counted', 0, None)
+
+
+def worker_pids(pid: int) -> list[int]:
+    "The child processes of `pid` (its DataLoader workers), from /proc."
+    kids = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try: fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError: continue
+        if int(fields[1]) == pid: kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='finds the workers through /proc (Linux)')
+def test_a_killed_loader_worker_gives_a_clear_message_and_an_exact_resume(full_run):
+    run = full_run / 'oom'
+    cmd = [sys.executable, '-m', 'pix2pixhd.train', *TINY, '--checkpoints_dir', str(full_run), '--name', 'oom',
+           '--max_iters', '120', '--save_latest_freq', '10', '--nThreads', '2']
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_log(p, run / 'loss_log.jsonl', 25)
+    kids = worker_pids(p.pid)
+    assert len(kids) == 2, kids
+    os.kill(kids[0], signal.SIGKILL)                                         # what the out-of-memory killer does
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 2, f"exit status {p.returncode}:\n{err[-2000:]}"
+    assert f"pid {kids[0]} killed by SIGKILL" in err and 'out-of-memory killer' in err and '--nThreads' in err, err[-2000:]
+    at = read_checkpoint(run / 'latest.pth')['total_iters']
+    assert 25 <= at < 120 and at == len((run / 'loss_log.jsonl').read_text().splitlines())   # every finished iteration saved
+    train('--checkpoints_dir', full_run, '--name', 'oom', '--max_iters', 120, '--save_latest_freq', 10, '--resume')
+    assert_same(weights(full_run / 'full')[1], weights(run)[1])
+    report('loader worker killed', 'SIGKILL to one of 2 DataLoader workers after 25 iterations (as the OOM killer)',
+           'stopped between iterations naming the pid and signal, saved, exit status 2', 0, True)
+
+
+def test_torchrun_restarts_a_killed_rank_from_the_checkpoint_and_ends_with_the_same_weights(ddp_plain, tmp_path):
+    "Rank 1 dies (SIGKILL) in iteration 5; torchrun --max-restarts 1 restarts both; they go on from the checkpoint of iteration 4 (epoch 1's end)."
+    r0, r1 = ddp_run(tmp_path, 'die', launcher=('--standalone', '--nproc_per_node=2', '--max-restarts=1'))
+    assert 'restart 1 by torchrun: resuming' in ddp_run.output and 'iteration 4' in ddp_run.output, ddp_run.output[-3000:]
+    its = [json.loads(l)['iter'] for l in (tmp_path / 'ddp' / 'loss_log.jsonl').read_text().splitlines()]
+    assert its == [1, 2, 3, 4, 5, 6], its                                   # iteration 5, cut short, was done again: none lost
+    plain = ddp_plain[1]
+    assert_same(plain[0]['state'], r0['state']); assert_same(plain[1]['state'], r1['state'])
+    assert_same(weights(ddp_plain[0] / 'ddp')[1], weights(tmp_path / 'ddp')[1])
+    report('rank killed', 'SIGKILL to rank 1 in iteration 5 (torchrun --max-restarts 1, 2 processes)',
+           'torchrun restarted both; they resumed from the checkpoint of iteration 4', len(its) - len(set(its)), True)
+
+
+def test_two_nodes_on_this_machine_train_and_resume(ddp_plain, tmp_path):
+    "torchrun --nnodes 2 --nproc-per-node 1, rendezvous on 127.0.0.1: 3 iterations, then --resume to 6, as one 2-process run."
+    import socket
+    def nodes(mode):
+        with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+        launch = lambda rank: subprocess.Popen(
+            [sys.executable, '-m', 'torch.distributed.run', '--nnodes=2', '--nproc_per_node=1', f'--node_rank={rank}',
+             '--master_addr=127.0.0.1', f'--master_port={port}', str(WORKER), str(tmp_path), mode],
+            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ps = [launch(0), launch(1)]
+        outs = [p.communicate(timeout=600)[0] for p in ps]
+        assert [p.returncode for p in ps] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+        return ''.join(outs)
+    nodes('half')
+    assert read_checkpoint(tmp_path / 'ddp' / 'latest.pth')['total_iters'] == 3
+    out = nodes('resume')
+    assert 'resumed from' in out and 'iteration 3' in out
+    ck, w = weights(tmp_path / 'ddp')
+    assert ck['total_iters'] == 6 and ck['world_size'] == 2
+    assert_same(weights(ddp_plain[0] / 'ddp')[1], w)
+    report('two nodes', 'torchrun --nnodes 2 --nproc_per_node 1 on 127.0.0.1: 3 iterations, then --resume to 6',
+           'trained and resumed as one 2-process run', 0, True)
