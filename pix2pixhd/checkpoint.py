@@ -83,7 +83,7 @@ def atomic_save(obj: object, path: str | Path) -> Path:
         if tmp.exists(): tmp.unlink()
     return path
 
-# %% ../nbs/13_checkpoints.ipynb #9ba5b659
+# %% ../nbs/13_checkpoints.ipynb #cc1d2f9c
 def read_checkpoint(path: str | Path) -> dict:
     "Load a checkpoint written by the trainer (weights_only) and verify its checksum, or raise CheckpointError naming the file and the problem."
     path = Path(path)

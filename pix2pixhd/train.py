@@ -225,7 +225,7 @@ class _Loop:
         return self._dl
 
 
-# %% ../nbs/14_training.ipynb #fdc4f710
+# %% ../nbs/14_training.ipynb #4831cceb
 class _Faults:
     "How `Trainer` stops when something goes wrong mid-run: a signal, a bad data file, a dead loader worker (notebook 13)."
     def _stop_on_signal(self, code: int = 1):
