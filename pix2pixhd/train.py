@@ -192,9 +192,10 @@ class _Loop:
             self.epoch_iter += 1; self.total_iters += 1
             if self.dist.is_main: self.record(losses, time.perf_counter() - t0, batch, data_s)
             if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
-            if self._reached_max_iters():
+            code = self._stop.requested(self.dist)                # 1: a signal, 2: a fault (every rank agrees)
+            if self._reached_max_iters() and code != 2:            # (a fault is reported even in the last iteration)
                 self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
-            if code := self._stop.requested(self.dist): self._stop_on_signal(code)
+            if code: self._stop_on_signal(code)
             t0 = time.perf_counter()
         self._close_bar()
         return False

@@ -327,6 +327,8 @@ def test_a_bad_file_mid_epoch_stops_naming_it_and_skip_bad_files_leaves_it_out(t
     assert 0 < at <= 8 and at == len((tmp_path / 'bad' / 'loss_log.jsonl').read_text().splitlines())   # nothing lost
     assert f"{bad}: cannot read image" in r.stderr and f"Stopped after iteration {at} (epoch 1)" in r.stderr, r.stderr[-2000:]
     assert '--skip_bad_files' in r.stderr and '--resume' in r.stderr
+    last = train(*args[:2], '--name', 'bad_last', *args[4:-4], '--max_iters', at, check=False)   # met in the run's last iteration
+    assert last.returncode == 2 and f"{bad}: cannot read image" in last.stderr, last.stderr[-2000:]
     r = train(*args, '--resume', '--skip_bad_files')
     out = r.stdout + r.stderr
     assert out.count(f"left out {bad}: cannot read image") == 1 and '1 unreadable file(s) left out' in out, out[-2000:]
