@@ -289,14 +289,18 @@ def _worker_deaths(it: object, error: Exception) -> str:
 
 def batches(loader: DataLoader) -> typing.Iterator[dict]:
     "The batches of `loader`; a worker's death is reported between batches (not wherever torch's SIGCHLD handler would raise: mid-step) as LoaderWorkerDied, which says what to do."
-    it, quiet = iter(loader), loader.num_workers > 0 and hasattr(signal, 'SIGCHLD') and threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGCHLD, signal.SIG_DFL) if quiet else None   # the loader's own check finds the death within 5 s
+    it, old, quiet = None, None, loader.num_workers > 0 and hasattr(signal, 'SIGCHLD') and threading.current_thread() is threading.main_thread()
     try:
         while True:
-            try: batch = next(it)
+            try:
+                if it is None:
+                    it = iter(loader)                           # starts the workers and torch's handler, or finds a kept one dead
+                    if quiet: old = signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the loader's own check finds a death within 5 s
+                batch = next(it)
             except StopIteration: return
             except RuntimeError as e:
                 if not str(e).startswith('DataLoader worker'): raise
+                it = it or getattr(loader, '_iterator', None)
                 raise LoaderWorkerDied(f"a data-loading process died ({_worker_deaths(it, e)}); one killed with SIGKILL was most likely "
                                        f"ended by the out-of-memory killer: lower --nThreads or --batchSize, or give the job more memory") from None
             yield batch

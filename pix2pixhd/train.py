@@ -166,9 +166,7 @@ class _Loop:
         try:
             with StopSignals() as self._stop:   # SIGTERM / SIGINT: stop after this iteration, with a checkpoint (notebook 13)
                 while self.epoch < n_epochs and not self._reached_max_iters():
-                    try:
-                        if self.train_epoch(n_epochs): break
-                    except LoaderWorkerDied as e: self._stop_on_fault(str(e))
+                    if self.train_epoch(n_epochs): break
                     self.end_epoch()
             if self.skipped_files: self._log(f"{self._rank_tag()}{len(self.skipped_files)} unreadable file(s) left out (--skip_bad_files)")
             return self
@@ -184,21 +182,30 @@ class _Loop:
         self._set_phase(self.epoch)
         dl = self.loader(self.epoch, self.epoch_iter)
         self._open_bar(dl.sampler.batches_per_epoch, n_epochs)
-        t0 = time.perf_counter()
-        for batch in batches(dl):                               # (a worker's death: between two iterations)
+        stream, t0 = batches(dl), time.perf_counter()
+        batch = self._next_batch(stream)
+        if code := self._stop.requested(self.dist): self._stop_on_signal(code)   # (a worker that died since the last epoch)
+        while batch is not None:
             data_s = time.perf_counter() - t0                  # waiting for the loader: ~0 while it keeps up
             if bad := [m for s in batch.pop('bad_files', ()) for m in s.split('\n') if m]: self._met_bad_files(bad)
             losses, fake = self.step(batch)
             self.epoch_iter += 1; self.total_iters += 1
             if self.dist.is_main: self.record(losses, time.perf_counter() - t0, batch, data_s)
             if self.opt.save_latest_freq and self.total_iters % self.opt.save_latest_freq == 0: self.save()
+            t0 = time.perf_counter()
+            batch = self._next_batch(stream)                      # fetched before the ranks agree to go on: a worker dead on any rank stops all
             code = self._stop.requested(self.dist)                # 1: a signal, 2: a fault (every rank agrees)
             if self._reached_max_iters() and code != 2:            # (a fault is reported even in the last iteration)
                 self.save(); self.log(f"stopped at max_iters={self.opt.max_iters}"); return True
             if code: self._stop_on_signal(code)
-            t0 = time.perf_counter()
         self._close_bar()
         return False
+
+    def _next_batch(self, stream: typing.Iterator[dict]) -> dict | None:
+        "The epoch's next batch; None at its end, or when a loader worker died: that is then this rank's fault, which every rank stops on."
+        try: return next(stream)
+        except StopIteration: return None
+        except LoaderWorkerDied as e: self._stop.fault = f"{self._rank_tag()}{e}"; return None
 
     def step(self, batch: dict) -> tuple[dict, torch.Tensor]:
         "One iteration (`model.train_step`, then the weight average); a non-finite loss stops training, naming the checkpoint to resume from."
@@ -238,8 +245,7 @@ class _Faults:
                                   f"(epoch {self.epoch + 1}) with checkpoint {self.run_dir / 'latest.pth'}; run the same command with --resume to go on")
 
     def _stop_on_fault(self, problem: str):
-        "Stop on a fault between iterations, the finished ones saved where every rank can take part (else the last checkpoint stays)."
-        if not self.dist.enabled: self.save()
+        "Stop on a fault between iterations (`_stop_on_signal` has saved the finished ones), naming it and the checkpoint."
         kept = self.last_checkpoint or resume_checkpoint_path(self.run_dir)
         raise TrainingStopped(f"{problem}. Stopped after iteration {self.total_iters} (epoch {self.epoch + 1}); checkpoint: "
                               f"{kept or 'none yet'} — once that is dealt with, run the same command with --resume")

@@ -3,8 +3,10 @@ Modes: 'plain' (each rank saves the weights it ends with), 'batch' (norm='batch'
 'nan' (rank 1's loss turns NaN at the third iteration: every rank must stop, each writes the message it stopped with),
 'term' (rank 1 alone gets SIGTERM in the fourth iteration: every rank must stop after it, with a checkpoint),
 'die' (rank 1 kills itself with SIGKILL in the fifth iteration of torchrun's first attempt: torchrun --max-restarts
-restarts both, and the run must go on from its checkpoint), 'half' (stop at iteration 3), 'resume' (continue to 6)."""
-import os, signal, sys
+restarts both, and the run must go on from its checkpoint), 'worker' (one DataLoader worker per rank; rank 1's is killed
+with SIGKILL in the second iteration: every rank must stop after the same iteration, with a checkpoint),
+'half' (stop at iteration 3), 'resume' (continue to 6)."""
+import multiprocessing, os, signal, sys
 import torch
 import torch.distributed as dist
 from pix2pixhd.model import get_options
@@ -13,7 +15,7 @@ from pix2pixhd.checkpoint import TrainingInterrupted
 
 out, mode = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else 'plain')
 opt = get_options('toy', ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1, loadSize=64, toy_n=16, batchSize=2,
-                  niter=2, niter_decay=2, nThreads=0, max_iters=3 if mode == 'half' else 6, save_latest_freq=3, checkpoints_dir=out, name='ddp',
+                  niter=2, niter_decay=2, nThreads=1 if mode == 'worker' else 0, max_iters=3 if mode == 'half' else 6, save_latest_freq=3, checkpoints_dir=out, name='ddp',
                   **({'norm': 'batch'} if mode == 'batch' else {}))
 torch.set_num_threads(1)
 tr = Trainer(opt, resume=mode == 'resume', device='cpu', progress=False, log=lambda m: print(m, flush=True))
@@ -35,6 +37,12 @@ if mode == 'die' and tr.dist.rank == 1 and os.environ.get('TORCHELASTIC_RESTART_
         if tr.total_iters == 4: os.kill(os.getpid(), signal.SIGKILL)   # in iteration 5: the rank is gone, mid-step
         return step(batch)
     tr.step = dies
+if mode == 'worker' and tr.dist.rank == 1:
+    step = tr.step
+    def worker_killed(batch):
+        if tr.total_iters == 1: [os.kill(w.pid, signal.SIGKILL) for w in multiprocessing.active_children()]   # as the OOM killer
+        return step(batch)
+    tr.step = worker_killed
 seen = [i for _, i in tr.loader(0).sampler]
 try: tr.fit()
 except TrainingStopped as e:

@@ -368,6 +368,24 @@ def test_a_killed_loader_worker_gives_a_clear_message_and_an_exact_resume(full_r
            'stopped between iterations naming the pid and signal, saved, exit status 2', 0, True)
 
 
+def test_a_loader_worker_killed_on_one_rank_stops_every_rank_with_a_checkpoint(ddp_plain, tmp_path):
+    """Rank 1's DataLoader worker is killed in iteration 2: both ranks stop after the same iteration (the death is met on fetching
+    the next batch, before the ranks agree to go on), rank 0 saves it, and --resume ends with the uninterrupted run's weights."""
+    ddp_run(tmp_path, 'worker', timeout=240)
+    stopped = [(tmp_path / f'rank{i}.stopped').read_text() for i in (0, 1)]
+    at = read_checkpoint(tmp_path / 'ddp' / 'latest.pth')['total_iters']
+    assert 2 <= at < 6 and all(f'Stopped after iteration {at} ' in m for m in stopped), (at, stopped)
+    assert stopped[1].startswith('process 1: a data-loading process died (pid ') and 'killed by SIGKILL' in stopped[1], stopped
+    assert stopped[0].startswith('another process stopped on a fault'), stopped
+    its = [json.loads(l)['iter'] for l in (tmp_path / 'ddp' / 'loss_log.jsonl').read_text().splitlines()]
+    assert its == list(range(1, at + 1)), its                              # every finished iteration is in the checkpoint
+    r0, r1 = ddp_run(tmp_path, 'resume')
+    plain = ddp_plain[1]
+    assert_same(plain[0]['state'], r0['state']); assert_same(plain[1]['state'], r1['state'])
+    report('loader worker killed on one rank', 'SIGKILL to rank 1\'s DataLoader worker in iteration 2 (torchrun, 2 processes)',
+           f'both ranks stopped after iteration {at}, rank 0 saved it, rank 1 named the pid and signal', 0, True)
+
+
 def test_torchrun_restarts_a_killed_rank_from_the_checkpoint_and_ends_with_the_same_weights(ddp_plain, tmp_path):
     "Rank 1 dies (SIGKILL) in iteration 5; torchrun --max-restarts 1 restarts both; they go on from the checkpoint of iteration 4 (epoch 1's end)."
     r0, r1 = ddp_run(tmp_path, 'die', launcher=('--standalone', '--nproc_per_node=2', '--max-restarts=1'))
