@@ -240,7 +240,7 @@ class _Faults:
         "Save (rank 0; the others wait for it) and stop, saying how to go on: after a signal (code 1) or a fault (2)."
         self.save()
         if self.dist.enabled: torch.distributed.barrier()
-        if code == 2: self._stop_on_fault(self._stop.fault or "another process stopped on a fault (its log says which)")
+        if code == 2: self._stop_on_fault(self._fault_of_any_rank())
         raise TrainingInterrupted(f"{self._stop.received or 'another rank was signalled'}: stopped after iteration {self.total_iters} "
                                   f"(epoch {self.epoch + 1}) with checkpoint {self.run_dir / 'latest.pth'}; run the same command with --resume to go on")
 
@@ -249,6 +249,13 @@ class _Faults:
         kept = self.last_checkpoint or resume_checkpoint_path(self.run_dir)
         raise TrainingStopped(f"{problem}. Stopped after iteration {self.total_iters} (epoch {self.epoch + 1}); checkpoint: "
                               f"{kept or 'none yet'} — once that is dealt with, run the same command with --resume")
+
+    def _fault_of_any_rank(self) -> str:
+        "This rank's fault, else the first other rank's (gathered: rank 0's log, often the one read, names it)."
+        if not self.dist.enabled: return self._stop.fault
+        faults = [None] * self.dist.world_size
+        torch.distributed.all_gather_object(faults, self._stop.fault)
+        return self._stop.fault or next(f for f in faults if f)
 
     def _met_bad_files(self, problems: list[str]):
         "Unreadable files behind this batch (each replaced by the next readable item): left out with --skip_bad_files, else the run stops after this iteration."
