@@ -189,6 +189,27 @@ def wait_for_change(shoot, before: bytes, what: str, timeout: float = 30) -> byt
     pytest.fail(f"{what}: the picture did not change within {timeout:.0f}s")
 
 
+def inner_shot(page, element) -> bytes:
+    "A screenshot of the whole pixels inside `element`: its box can start or end mid-pixel, and that edge row then shows what lies next to it."
+    import math
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    x, y = math.ceil(box["x"]), math.ceil(box["y"])
+    w, h = math.floor(box["x"] + box["width"]) - x, math.floor(box["y"] + box["height"]) - y
+    return page.screenshot(clip={"x": x, "y": y, "width": w, "height": h})
+
+
+def settled(shoot, timeout: float = 30) -> bytes:
+    "The picture once it stops changing (two shots 0.3 s apart alike)."
+    t0, last = time.perf_counter(), shoot()
+    while time.perf_counter() - t0 < timeout:
+        time.sleep(0.3)
+        now = shoot()
+        if now == last: return now
+        last = now
+    pytest.fail(f"the picture kept changing for {timeout:.0f}s")
+
+
 def test_style_widget_in_jupyterlab(browser, lab):
     page, secs = open_and_run_all(browser, lab, "11_clustering.ipynb")
     print(f"08_clustering: Run All {secs:.0f}s")
@@ -220,19 +241,21 @@ def test_scene_editor_in_jupyterlab(browser, lab):
     check_widgets_render(page, "12_manipulation")
     cell = widget_cell(page, "undo")
     photo = cell.locator(".widget-image").nth(1)
-    shoot = lambda: photo.screenshot()
+    shoot = lambda: inner_shot(page, photo)              # the photo alone, not a sliver of the status line below it
     instance = cell.locator(".widget-dropdown", has=page.locator(".widget-label", has_text="instance")).locator("select")
     cars = [o for o in options(instance) if o.startswith("car")]
     assert cars, "no car to select in the editor's instance list"
     instance.select_option(label=cars[0])
-    page.wait_for_timeout(500)
-    before = shoot()
+    before = settled(shoot)                                   # (selecting redraws both views)
     cell.locator("button", has_text="delete").click()
-    deleted = wait_for_change(shoot, before, "delete")
+    wait_for_change(shoot, before, "delete")
+    deleted = settled(shoot)
     assert cars[0] not in options(instance), f"{cars[0]} still listed after delete"
     cell.locator("button", has_text="undo").click()
-    restored = wait_for_change(shoot, deleted, "undo")
-    assert mean_change(before, restored) == 0, f"undo left the photo changed (mean |Δ| {mean_change(before, restored):.3f})"
+    wait_for_change(shoot, deleted, "undo")
+    restored = settled(shoot)
+    assert mean_change(before, restored) == 0, (f"undo left the photo changed (mean |Δ| {mean_change(before, restored):.3f}; "
+                                                f"the delete changed it by {mean_change(before, deleted):.3f})")
     assert cars[0] in options(instance), f"{cars[0]} not back after undo"
     keep_screenshot(page, cell, "12_manipulation")
     shut_down(page)
