@@ -51,4 +51,5 @@ except TrainingInterrupted as e:
     open(f"{out}/rank{tr.dist.rank}.stopped", 'w').write(f"{tr.total_iters} {e}")
 torch.save({'state': tr.model.state_dict(), 'seen': seen, 'world_size': tr.dist.world_size,
             'ddp': sorted(tr.model._runners)}, f"{out}/rank{tr.dist.rank}.pt")
+dist.barrier()                       # every rank done with the group before any tears it down (an abort at exit was seen once)
 dist.destroy_process_group()
